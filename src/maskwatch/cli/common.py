@@ -1,0 +1,49 @@
+"""Arguments and helpers shared by several subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from pathlib import Path
+from typing import IO, Iterator
+
+from ..detectors import DETECTORS
+
+
+def add_detector_arguments(p: argparse.ArgumentParser) -> None:
+    from ..pipeline import DEFAULT_DETECTOR, DEFAULT_MIN_FACE
+
+    g = p.add_argument_group("detection")
+    g.add_argument("--detector", default=DEFAULT_DETECTOR, choices=sorted(DETECTORS),
+                   help="face detector (yunet: accurate and fast; ssd / haar: the classic tutorials')")
+    g.add_argument("--scale", type=float, default=None,
+                   help="detector input scale; >1 finds smaller faces, slower (default: measured best per detector)")
+    g.add_argument("--score-threshold", type=float, default=None, help="minimum face detection score")
+    g.add_argument("--min-face", type=float, default=DEFAULT_MIN_FACE, help="ignore faces smaller than this (px)")
+    g.add_argument("--classifier", default="default",
+                   help="mask classifier ONNX file ('default': the model shipped with maskwatch)")
+
+
+def pipeline_from_args(args: argparse.Namespace):
+    from ..pipeline import load
+
+    return load(detector=args.detector, classifier=args.classifier, scale=args.scale,
+                score_threshold=args.score_threshold, min_face=args.min_face)
+
+
+@contextlib.contextmanager
+def open_output(path: str | None) -> Iterator[IO[str]]:
+    """A text file for writing, or stdout for ``None`` / ``-``."""
+    if path in (None, "-"):
+        yield sys.stdout
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        yield fh
+
+
+def progress(iterable, total: int, desc: str, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, unit="img", disable=not enabled, file=sys.stderr)

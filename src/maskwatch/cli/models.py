@@ -1,0 +1,38 @@
+"""List, locate and download the model files maskwatch uses.
+
+Files are looked up in the package, in $MASKWATCH_MODELS, and in the cache
+($MASKWATCH_HOME/models, default ~/.cache/maskwatch/models); `fetch` downloads into the cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "list, locate or download model files"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=["list", "path", "fetch"], help="what to do")
+    p.add_argument("names", nargs="*", help="model names (default for list/fetch: all)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import registry
+
+    names = args.names or list(registry.MODELS)
+    if args.action == "list":
+        for name in names:
+            info = registry.MODELS[name]
+            found = registry.find(name)
+            where = str(found) if found else "missing (maskwatch models fetch %s)" % name
+            print(f"{name:22s} {info.filename:42s} {info.license:22s} {where}")
+        return 0
+    if args.action == "path":
+        for name in names:
+            print(registry.resolve(name, download=False))
+        return 0
+    for name in names:
+        if registry.MODELS[name].url is None:
+            continue
+        print(registry.resolve(name))
+    return 0

@@ -1,0 +1,130 @@
+"""Pure pre/post-processing on numpy arrays, shared by training, inference and export.
+
+Every function here is free of I/O and state; images are RGB uint8 ``(H, W, 3)`` arrays and boxes
+are ``(N, 4)`` float arrays of ``x1, y1, x2, y2`` pixels.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+
+def as_boxes(xyxy: np.ndarray | Sequence) -> np.ndarray:
+    boxes = np.asarray(xyxy, dtype=np.float32)
+    if boxes.size == 0:
+        return boxes.reshape(0, 4)
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"boxes must have shape (N, 4), got {boxes.shape}")
+    return boxes
+
+
+def clip_boxes(xyxy: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Clip boxes to the image ``[0, width] x [0, height]``."""
+    boxes = as_boxes(xyxy).copy()
+    boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width)
+    boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height)
+    return boxes
+
+
+def box_area(xyxy: np.ndarray) -> np.ndarray:
+    boxes = as_boxes(xyxy)
+    return (boxes[:, 2] - boxes[:, 0]).clip(0) * (boxes[:, 3] - boxes[:, 1]).clip(0)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU, shape ``(len(a), len(b))``."""
+    a, b = as_boxes(a), as_boxes(b)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = (rb - lt).clip(0).prod(axis=2)
+    union = box_area(a)[:, None] + box_area(b)[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0).astype(np.float32)
+
+
+def square_boxes(xyxy: np.ndarray, margin: float = 0.0) -> np.ndarray:
+    """Square boxes around each box centre, side ``max(w, h) * (1 + margin)``."""
+    boxes = as_boxes(xyxy)
+    c = (boxes[:, :2] + boxes[:, 2:]) / 2
+    side = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) * (1.0 + margin)
+    half = side[:, None] / 2
+    return np.concatenate([c - half, c + half], axis=1).astype(np.float32)
+
+
+def scale_boxes(xyxy: np.ndarray, factor: float) -> np.ndarray:
+    """Scale box coordinates (for images resized by ``factor``)."""
+    return as_boxes(xyxy) * np.float32(factor)
+
+
+def nms(xyxy: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.4) -> np.ndarray:
+    """Greedy non-maximum suppression; returns kept indices, best score first."""
+    boxes = as_boxes(xyxy)
+    order = np.argsort(-np.asarray(scores, np.float32), kind="stable")
+    keep: list[int] = []
+    while order.size:
+        i = int(order[0])
+        keep.append(i)
+        if order.size == 1:
+            break
+        ious = box_iou(boxes[i : i + 1], boxes[order[1:]])[0]
+        order = order[1:][ious <= iou_threshold]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def crop_faces(image: np.ndarray, xyxy: np.ndarray, size: int, margin: float) -> np.ndarray:
+    """Cut square face crops for the classifier: ``(N, size, size, 3)`` uint8.
+
+    Each box is made square around its centre (side ``max(w, h) * (1 + margin)``); parts outside
+    the image are filled by replicating the border, and the crop is resized to ``size`` (area
+    interpolation when shrinking, bilinear when enlarging). This is the only crop function:
+    training (detection datasets), inference and export all use it.
+    """
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image must be (H, W, 3), got {image.shape}")
+    boxes = square_boxes(xyxy, margin)
+    out = np.empty((len(boxes), size, size, 3), np.uint8)
+    h, w = image.shape[:2]
+    for i, (x1, y1, x2, y2) in enumerate(np.round(boxes).astype(np.int64)):
+        x2, y2 = max(x2, x1 + 1), max(y2, y1 + 1)
+        cx1, cy1, cx2, cy2 = max(x1, 0), max(y1, 0), min(x2, w), min(y2, h)
+        if cx2 <= cx1 or cy2 <= cy1:  # box entirely outside the image
+            out[i] = 0
+            continue
+        crop = image[cy1:cy2, cx1:cx2]
+        pads = (cy1 - y1, y2 - cy2, cx1 - x1, x2 - cx2)
+        if any(pads):
+            crop = cv2.copyMakeBorder(crop, *pads, cv2.BORDER_REPLICATE)
+        interp = cv2.INTER_AREA if crop.shape[0] > size else cv2.INTER_LINEAR
+        out[i] = cv2.resize(crop, (size, size), interpolation=interp)
+    return out
+
+
+def crop_whole(image: np.ndarray, size: int) -> np.ndarray:
+    """Treat a whole image as one face crop (already-cropped datasets): ``(1, size, size, 3)``."""
+    h, w = image.shape[:2]
+    return crop_faces(image, np.array([[0, 0, w, h]], np.float32), size, margin=0.0)
+
+
+def normalize(crops: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
+    """uint8 NHWC RGB crops -> float32 NCHW, ``(x / 255 - mean) / std``."""
+    x = np.asarray(crops, np.float32) * np.float32(1 / 255)
+    x = (x - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
+def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
+    z = logits - logits.max(axis=axis, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def resize_max(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """Downscale so the longer side is at most ``max_side``; returns (image, scale applied)."""
+    h, w = image.shape[:2]
+    scale = min(1.0, max_side / max(h, w))
+    if scale >= 1.0:
+        return image, 1.0
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale

@@ -1,0 +1,90 @@
+"""Detector + classifier = `Pipeline`; `load()` builds one with sensible defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .classifier import MaskClassifier
+from .detectors import FaceDetector, create_detector
+from .faces import Faces
+from .imageio import DEFAULT_MAX_PIXELS, as_rgb_array, read_image
+
+#: Defaults chosen by measurement (benchmarks/bench_detect.py; see README "Speed and accuracy").
+DEFAULT_DETECTOR = "yunet"
+DEFAULT_SCALE = 2.0
+DEFAULT_MIN_FACE = 0
+
+
+class Pipeline:
+    """Finds faces and classifies their masks: ``pipe.detect(image) -> Faces``."""
+
+    def __init__(self, detector: FaceDetector, classifier: MaskClassifier | None, min_face: float = DEFAULT_MIN_FACE,
+                 max_pixels: int = DEFAULT_MAX_PIXELS):
+        self.detector = detector
+        self.classifier = classifier
+        self.min_face = float(min_face)
+        self.max_pixels = max_pixels
+
+    def detect(self, image: np.ndarray | str | os.PathLike, source: str | None = None) -> Faces:
+        """Detect and classify every face.
+
+        Args:
+            image: an RGB uint8 ``(H, W, 3)`` array, or a path to an image file.
+            source: name recorded in the result (defaults to the path).
+        Raises:
+            ImageReadError: the path is not a readable image.
+        """
+        if isinstance(image, (str, os.PathLike)):
+            source = source or str(image)
+            image = read_image(image, max_pixels=self.max_pixels)
+        image = as_rgb_array(image)
+        faces = self.detector.detect(image)
+        if self.min_face > 0 and len(faces):
+            faces = faces[np.minimum(faces.width, faces.height) >= self.min_face]
+        if self.classifier is not None:
+            faces = self.classifier.classify(image, faces)
+        h, w = image.shape[:2]
+        return faces.with_meta(image_size=(w, h), source=source)
+
+    __call__ = detect
+
+    def __repr__(self) -> str:
+        return f"Pipeline({self.detector!r}, {self.classifier!r}, min_face={self.min_face})"
+
+
+def load(
+    detector: str | FaceDetector = DEFAULT_DETECTOR,
+    classifier: str | Path | MaskClassifier | None = "default",
+    scale: float | None = None,
+    score_threshold: float | None = None,
+    min_face: float = DEFAULT_MIN_FACE,
+    **detector_kwargs: Any,
+) -> Pipeline:
+    """Build a `Pipeline`.
+
+    Args:
+        detector: a detector name (``yunet``, ``ssd``, ``haar``, ...) or a `FaceDetector`.
+        classifier: ``"default"`` (the model shipped in the package), a path to an exported ONNX
+            classifier, a `MaskClassifier`, or ``None`` to only find faces.
+        scale: detector input scale (default: the measured best for the detector).
+        score_threshold: minimum detector score.
+        min_face: drop faces whose shorter side is below this many pixels.
+    """
+    if isinstance(detector, str):
+        kw = dict(detector_kwargs)
+        if scale is not None:
+            kw["scale"] = scale
+        elif detector == DEFAULT_DETECTOR:
+            kw["scale"] = DEFAULT_SCALE
+        if score_threshold is not None:
+            kw["score_threshold"] = score_threshold
+        detector = create_detector(detector, **kw)
+    if classifier == "default":
+        classifier = MaskClassifier()
+    elif classifier is not None and not isinstance(classifier, MaskClassifier):
+        classifier = MaskClassifier(classifier)
+    return Pipeline(detector, classifier, min_face=min_face)
