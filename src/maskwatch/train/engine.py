@@ -98,6 +98,23 @@ def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
     return w
 
 
+class EarlyStopping:
+    """Stops when validation loss has not improved for ``patience`` epochs."""
+
+    def __init__(self, patience: int, best: float = float("inf")):
+        self.patience, self.best, self.stale = patience, best, 0
+
+    def step(self, val_loss: float) -> tuple[bool, bool]:
+        """Record an epoch; returns (improved, stop)."""
+        if np.isnan(val_loss):  # no validation data: never stop early
+            return False, False
+        if val_loss < self.best:
+            self.best, self.stale = val_loss, 0
+            return True, False
+        self.stale += 1
+        return False, self.stale >= self.patience
+
+
 @dataclass
 class Prepared:
     samples: list[D.Sample]
@@ -241,7 +258,7 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
         batch_size=128)
     w = torch.tensor(weights, dtype=torch.float32, device=device) if cfg.balance == "loss" else None
     loss_fn = nn.CrossEntropyLoss(weight=w, label_smoothing=cfg.label_smoothing)
-    stale = 0
+    stopper = EarlyStopping(cfg.patience, best)
     for epoch in range(start_epoch, cfg.epochs):
         train_mode(model)
         t0, total, correct, seen = time.time(), 0.0, 0, 0
@@ -266,18 +283,13 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
                         "train_acc": correct / max(seen, 1), "val_loss": vl, "val_acc": va,
                         "seconds": round(time.time() - t0, 1)})
         log.info("epoch %d: %s", epoch + 1, history[-1])
-        improved = not np.isnan(vl) and vl < best
-        if improved or np.isnan(vl):
-            best = vl if improved else best
-            stale = 0
-        else:
-            stale += 1
-        _checkpoint(out / "last.pt", model, opt, sched, epoch + 1, cfg, history, best)
+        improved, stop = stopper.step(vl)
+        _checkpoint(out / "last.pt", model, opt, sched, epoch + 1, cfg, history, stopper.best)
         if improved or not (out / "best.pt").exists():
-            _checkpoint(out / "best.pt", model, opt, sched, epoch + 1, cfg, history, best)
+            _checkpoint(out / "best.pt", model, opt, sched, epoch + 1, cfg, history, stopper.best)
         (out / "history.json").write_text(json.dumps(history, indent=1))
-        if stale >= cfg.patience:
-            log.info("early stop: validation loss has not improved for %d epochs", stale)
+        if stop:
+            log.info("early stop: validation loss has not improved for %d epochs", stopper.stale)
             break
     (out / "history.json").write_text(json.dumps(history, indent=1))
     if not (out / "best.pt").exists():  # epochs == 0: head-only model

@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+
+from maskwatch import DETECTORS, Faces, UnknownNameError, create_detector
+from maskwatch.ops import box_iou
+
+
+@pytest.mark.parametrize("name", ["yunet", "ssd", "haar"])
+def test_each_detector_finds_the_astronaut(shared_models, astronaut, astronaut_face, name):
+    faces = create_detector(name).detect(astronaut)
+    assert isinstance(faces, Faces)
+    assert faces.image_size == (512, 512)
+    assert len(faces) >= 1
+    best = faces[int(faces.det_score.argmax())]
+    assert box_iou(best.xyxy, [astronaut_face])[0, 0] > 0.6
+    assert np.all(faces.det_score > 0) and np.all(faces.det_score <= 1)
+
+
+def test_yunet_landmarks_lie_in_the_face(shared_models, astronaut, astronaut_face):
+    faces = create_detector("yunet").detect(astronaut)
+    x1, y1, x2, y2 = astronaut_face
+    lms = faces.landmarks[0]
+    assert lms.shape == (5, 2)
+    assert np.all((lms[:, 0] > x1) & (lms[:, 0] < x2) & (lms[:, 1] > y1) & (lms[:, 1] < y2))
+    assert lms[0, 0] < lms[1, 0]  # right eye (image left) before left eye
+
+
+@pytest.mark.parametrize("scale", [0.5, 2.0])
+def test_scale_keeps_boxes_in_input_coordinates(shared_models, astronaut, astronaut_face, scale):
+    faces = create_detector("yunet", scale=scale).detect(astronaut)
+    assert box_iou(faces.xyxy[:1], [astronaut_face])[0, 0] > 0.6
+
+
+def test_blank_image_has_no_faces(shared_models):
+    for name in DETECTORS:
+        faces = create_detector(name).detect(np.zeros((240, 320, 3), np.uint8))
+        assert len(faces) == 0 and faces.image_size == (320, 240)
+
+
+def test_unknown_detector_and_bad_arguments(shared_models):
+    with pytest.raises(UnknownNameError, match="unknown detector 'nope'; choose one of"):
+        create_detector("nope")
+    with pytest.raises(ValueError, match="scale must be > 0"):
+        create_detector("yunet", scale=0)
+
+
+def test_detector_rejects_non_rgb(shared_models):
+    from maskwatch import ImageReadError
+
+    with pytest.raises(ImageReadError, match="RGB uint8"):
+        create_detector("haar").detect(np.zeros((10, 10), np.uint8))
+
+
+def test_small_faces_need_upscaling(shared_models, astronaut):
+    """Why the scale option exists: a 16 px face is missed at scale 1 and found at scale 2."""
+    import cv2
+
+    small = cv2.resize(astronaut, (90, 90), interpolation=cv2.INTER_AREA)  # face about 17 px
+    canvas = np.full((240, 320, 3), 127, np.uint8)
+    canvas[60:150, 100:190] = small
+    at1 = len(create_detector("yunet", scale=1.0).detect(canvas))
+    at3 = len(create_detector("yunet", scale=3.0).detect(canvas))
+    assert at3 >= 1 and at3 >= at1

@@ -1,0 +1,108 @@
+import json
+
+import numpy as np
+import pytest
+
+import maskwatch
+from maskwatch import LABELS, Faces, ImageReadError, MaskClassifier
+from maskwatch.ops import box_iou
+
+from badinputs import exif_rotated, write_jpeg
+
+
+@pytest.fixture(scope="module")
+def pipe(shared_models):
+    return maskwatch.load()
+
+
+def test_load_defaults(pipe):
+    assert pipe.detector.name == "yunet"
+    assert isinstance(pipe.classifier, MaskClassifier)
+    assert pipe.classifier.spec.labels == LABELS
+
+
+def test_detect_array_end_to_end(pipe, astronaut, astronaut_face):
+    faces = pipe.detect(astronaut)
+    assert len(faces) == 1
+    assert box_iou(faces.xyxy, [astronaut_face])[0, 0] > 0.6
+    assert faces.label == ["without_mask"]
+    np.testing.assert_allclose(faces.probs.sum(1), 1.0, atol=1e-4)
+    d = faces.to_dict()
+    assert (d["width"], d["height"]) == (512, 512)
+    json.dumps(d)  # JSON-serialisable
+
+
+def test_detect_path_records_source(pipe, astronaut, tmp_path):
+    path = write_jpeg(tmp_path / "astro.jpg", astronaut)
+    faces = pipe.detect(path)
+    assert faces.source == str(path) and len(faces) == 1
+
+
+def test_masked_faces_are_recognised(pipe, shared_data):
+    """Real crowd photos of the fmd set: most annotated masked faces come out as with_mask."""
+    from maskwatch.voc import load_voc
+
+    images = [im for im in load_voc(shared_data / "fmd")[:40] if im.labels.count("with_mask") >= 3][:5]
+    hits = total = 0
+    for im in images:
+        faces = pipe.detect(im.path)
+        iou = box_iou(im.boxes, faces.xyxy)
+        for gi, label in enumerate(im.labels):
+            if label == "with_mask" and iou.shape[1] and iou[gi].max() > 0.3:
+                total += 1
+                hits += faces.label[int(iou[gi].argmax())] == "with_mask"
+    assert total >= 5
+    assert hits / total >= 0.8
+
+
+def test_exif_rotated_photo_is_detected_upright(pipe, astronaut, astronaut_face, tmp_path):
+    pytest.importorskip("PIL", reason="Pillow (test extra) writes the EXIF tag")
+    upright = np.full((512, 700, 3), 90, np.uint8)
+    upright[:, :512] = astronaut
+    faces = pipe.detect(exif_rotated(tmp_path / "phone.jpg", upright))
+    assert faces.image_size == (700, 512)
+    assert box_iou(faces.xyxy, [astronaut_face]).max() > 0.6
+
+
+def test_min_face_filters_small_faces(shared_models, astronaut):
+    assert len(maskwatch.load(min_face=300).detect(astronaut)) == 0
+
+
+def test_detector_only_pipeline(shared_models, astronaut):
+    faces = maskwatch.load(classifier=None).detect(astronaut)
+    assert len(faces) == 1 and faces.probs is None
+
+
+def test_bad_path_raises_typed_error(pipe, tmp_path):
+    with pytest.raises(ImageReadError, match="no such file"):
+        pipe.detect(tmp_path / "nope.jpg")
+
+
+def test_annotate_draws_in_label_colour(pipe, astronaut):
+    faces = pipe.detect(astronaut)
+    out = maskwatch.annotate(astronaut, faces)
+    assert out.shape == astronaut.shape and out is not astronaut
+    x1, y1, x2, y2 = np.round(faces.xyxy[0]).astype(int)
+    colour = maskwatch.labels.COLORS[faces.label[0]]
+    edge = out[(y1 + y2) // 2, x1]
+    assert np.abs(edge.astype(int) - colour).max() < 40
+    assert np.array_equal(maskwatch.annotate(astronaut, Faces.empty()), astronaut)
+
+
+def test_blur_hides_the_face(pipe, astronaut):
+    faces = pipe.detect(astronaut)
+    blurred = maskwatch.BlurAnnotator().annotate(astronaut, faces)
+    x1, y1, x2, y2 = np.round(faces.xyxy[0]).astype(int)
+    face_before = astronaut[y1:y2, x1:x2].astype(float)
+    face_after = blurred[y1:y2, x1:x2].astype(float)
+    assert np.abs(np.diff(face_after, axis=1)).mean() < 0.5 * np.abs(np.diff(face_before, axis=1)).mean()
+
+
+def test_classifier_on_crops(shared_models, shared_data):
+    clf = MaskClassifier()
+    wm = sorted((shared_data / "crops" / "maskedface-net" / "with_mask").glob("*.jpg"))[:10]
+    wo = sorted((shared_data / "crops" / "fm12k" / "without_mask").glob("*.jpg"))[:10]
+    for files, label in ((wm, "with_mask"), (wo, "without_mask")):
+        probs = np.stack([clf.classify_image(maskwatch.read_image(f)) for f in files])
+        assert (probs.argmax(1) == LABELS.index(label)).mean() >= 0.8
+    assert clf.predict_crops(np.zeros((0, 128, 128, 3), np.uint8)).shape == (0, 3)

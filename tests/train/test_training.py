@@ -1,0 +1,93 @@
+"""A tiny model trained for a few steps on a few real images: the whole train -> eval -> export path."""
+
+import json
+
+import numpy as np
+import pytest
+
+from maskwatch import MaskClassifier, ModelSpec
+from maskwatch.cli import main
+from maskwatch.train.engine import EarlyStopping, TrainConfig, fit, load_checkpoint
+
+
+@pytest.fixture(scope="module")
+def run(tiny_sources, pretrained, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    cfg = TrainConfig(data=[str(tiny_sources["crops"]), str(tiny_sources["voc"])], output=str(out),
+                      pretrained=str(pretrained) if pretrained else None, input_size=64, canvas=80,
+                      head_epochs=2, epochs=2, batch_size=8, max_steps=2, workers=0, val_fraction=0.25)
+    fit(cfg, progress=False)
+    return out
+
+
+def test_run_folder_has_everything(run):
+    for name in ("config.json", "split.json", "history.json", "best.pt", "last.pt"):
+        assert (run / name).is_file(), name
+    history = json.loads((run / "history.json").read_text())
+    assert [h["phase"] for h in history] == [1, 1, 2, 2]
+    split = json.loads((run / "split.json").read_text())
+    assert not {r["group"] for r in split["train"]} & {r["group"] for r in split["val"]}
+
+
+def test_checkpoint_carries_model_optimiser_and_spec(run):
+    import torch
+
+    ckpt = torch.load(run / "last.pt", weights_only=False)
+    assert {"model", "optimizer", "scheduler", "epoch", "config", "spec", "history"} <= set(ckpt)
+    assert ckpt["epoch"] == 2
+    model, spec, _ = load_checkpoint(run / "best.pt")
+    assert spec.input_size == 64 and spec.labels == ("with_mask", "without_mask", "mask_worn_incorrectly")
+    assert model(torch.zeros(2, 3, 64, 64)).shape == (2, 3)
+
+
+def test_resume_continues_from_the_last_epoch(run, tiny_sources, pretrained, tmp_path):
+    cfg = json.loads((run / "config.json").read_text())
+    cfg.update(output=str(tmp_path / "resumed"), resume=str(run / "last.pt"), epochs=3)
+    out = fit(TrainConfig(**cfg), progress=False)
+    history = json.loads((out / "history.json").read_text())
+    assert [h["epoch"] for h in history if h["phase"] == 2] == [1, 2, 3]
+
+
+def test_early_stopping():
+    stop = EarlyStopping(patience=2)
+    assert stop.step(1.0) == (True, False)
+    assert stop.step(0.5) == (True, False)
+    assert stop.step(0.6) == (False, False)
+    assert stop.step(0.7) == (False, True)
+    assert EarlyStopping(1).step(float("nan")) == (False, False)
+
+
+def test_export_onnx_matches_torch_and_carries_spec(run, tmp_path):
+    from maskwatch.train.export import export_checkpoint
+
+    result = export_checkpoint(run / "best.pt", tmp_path / "m.onnx", int8=True, calibration=16)
+    assert result["onnx"]["max_abs_diff"] < 1e-4
+    clf = MaskClassifier(tmp_path / "m.onnx")
+    assert clf.spec == ModelSpec.from_json(clf.spec.to_json()) and clf.spec.input_size == 64
+    probs = clf.predict_crops(np.zeros((3, 64, 64, 3), np.uint8))
+    assert probs.shape == (3, 3) and np.allclose(probs.sum(1), 1, atol=1e-4)
+    q = MaskClassifier(tmp_path / "m_int8.onnx")
+    assert q.spec.input_size == 64
+    assert (tmp_path / "m_int8.onnx").stat().st_size < (tmp_path / "m.onnx").stat().st_size
+    assert 0 <= result["int8_val_accuracy"] <= 1 and 0 <= result["fp32_val_accuracy"] <= 1
+
+
+def test_evaluate_writes_report_and_plots(run, tmp_path):
+    assert main(["eval-classifier", "--model", str(run / "best.pt"), "-o", str(tmp_path / "ev"), "--quiet"]) == 0
+    metrics = json.loads((tmp_path / "ev" / "eval_metrics.json").read_text())
+    assert 0 <= metrics["accuracy"] <= 1
+    assert set(metrics["per_class"]) == {"with_mask", "without_mask", "mask_worn_incorrectly"}
+    assert np.asarray(metrics["confusion_matrix"]).sum() == metrics["n"]
+    for png in ("eval_confusion.png", "eval_roc_pr.png"):
+        assert (tmp_path / "ev" / png).stat().st_size > 1000
+
+
+def test_cli_train_lean_head_from_scratch(tiny_sources, tmp_path, capsys):
+    rc = main(["train", "--data", str(tiny_sources["crops"]), "-o", str(tmp_path / "r"), "--pretrained", "none",
+               "--arch", "mobilenet_v3_small", "--head", "lean", "--input-size", "48", "--head-epochs", "1",
+               "--epochs", "1", "--max-steps", "1", "--batch-size", "4", "--workers", "0", "--quiet"])
+    assert rc == 0
+    assert (tmp_path / "r" / "curves.png").is_file() and (tmp_path / "r" / "val_metrics.json").is_file()
+    cfg = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert cfg["arch"] == "mobilenet_v3_small" and cfg["head"] == "lean" and cfg["pretrained"] is None
+    assert "precision" in capsys.readouterr().out  # the seed-style classification report
