@@ -42,6 +42,95 @@ def config(shared: Path, run_dir: Path, cache_dir: Path) -> TrainConfig:
     )
 
 
+def _counts(rows: list[dict]) -> dict[tuple[str, str], int]:
+    out: dict[tuple[str, str], int] = {}
+    for r in rows:
+        out[(r["source"], r["label"])] = out.get((r["source"], r["label"]), 0) + 1
+    return out
+
+
+def model_card(cfg: TrainConfig, val: dict, exported: dict, split: dict) -> str:
+    """MODEL_CARD.md from the measured numbers."""
+    train_c, val_c = _counts(split["train"]), _counts(split["val"])
+    rows = "\n".join(f"| {s} | {l} | {train_c.get((s, l), 0)} | {val_c.get((s, l), 0)} |"
+                      for s, l in sorted(set(train_c) | set(val_c)))
+    per = "\n".join(f"| {name} | {m['precision']:.4f} | {m['recall']:.4f} | {m['f1-score']:.4f} | "
+                     f"{m.get('roc_auc', float('nan')):.4f} | {int(m['support'])} |" for name, m in val["per_class"].items())
+    subs = "\n".join(
+        f"| {key} | {sub['n']} | {sub['accuracy']:.4f} | "
+        + " | ".join(f"{sub['per_class'][k]['recall']:.4f}" if sub["per_class"][k]["support"] else "–"
+                     for k in ("with_mask", "without_mask", "mask_worn_incorrectly")) + " |"
+        for key, sub in val["subsets"].items())
+    cm = "\n".join("| " + name + " | " + " | ".join(str(v) for v in row) + " |"
+                    for name, row in zip(val["labels"], val["confusion_matrix"]))
+    onnx = exported["onnx"]
+    return f"""# Model card: maskwatch default mask classifier (`mask_classifier.onnx`, version {cfg.version})
+
+Classifies one face crop as `with_mask`, `without_mask` or `mask_worn_incorrectly`.
+Rebuilt from the shared data by `python scripts/build_default_model.py` (CPU, about 30 minutes).
+
+## Model
+- torchvision MobileNetV2, ImageNet weights (`mobilenet_v2_imagenet.pth`, BSD-3), head `{cfg.head}`
+  (average pool, dense 128 + ReLU, dropout 0.5, 3 logits; softmax at inference).
+- Input: square RGB crop of the face box enlarged by {cfg.crop_margin:.0%} (`maskwatch.ops.crop_faces`),
+  {cfg.input_size}x{cfg.input_size}, normalised with ImageNet mean/std. All of it is stored in the ONNX
+  metadata (`maskwatch_spec`), so the file reloads with nothing else.
+- Training: phase 1, {cfg.head_epochs} epochs of the head on the frozen backbone (cached embeddings);
+  phase 2, up to {cfg.epochs} epochs fine-tuning the top 5 blocks (lr {cfg.lr}, cosine, AdamW,
+  label smoothing {cfg.label_smoothing}, weighted sampling for class balance, early stopping on
+  validation loss, patience {cfg.patience}), augmentation: rotation, zoom, shift, shear, flip, small
+  faces (12-32 px) upscaled, blur, low light, colour jitter, grayscale, JPEG. Seed {cfg.seed}.
+- Files: `mask_classifier.onnx` fp32, {onnx["size_bytes"] / 1e6:.2f} MB (ONNX Runtime vs PyTorch max
+  abs logit difference {onnx["max_abs_diff"]:.1e}); `mask_classifier_int8.onnx` static int8 (QDQ,
+  per-channel), {exported["int8"]["size_bytes"] / 1e6:.2f} MB.
+
+## Data and licences
+| source | what | licence |
+|---|---|---|
+| fmd | Face Mask Detection (andrewmvd, Kaggle), training part: VOC boxes cut into face crops | CC0 1.0 |
+| fm12k | Face Mask 12K (ashishjangra27, Kaggle); without_mask are CelebA faces | as published on Kaggle (CelebA: non-commercial research) |
+| prajnasb | Prajna Bhandary's 1,376 images; faces re-cut with YuNet (`--recrop`) | none stated |
+| maskedface-net | MaskedFace-Net (Cabani et al. 2020) subsets on FFHQ faces | **CC BY-NC-SA 4.0** |
+
+Because MaskedFace-Net is CC BY-NC-SA 4.0 and CelebA is for non-commercial research, **the weights
+are for non-commercial use** unless retrained on data you may use commercially
+(`maskwatch train --data ...`).
+
+Split: stratified by label and grouped (the same person `N.jpg`/`N-with-mask.jpg`, FFHQ id, fmd source
+photo and `duplicates.json` group never on both sides), {cfg.val_fraction:.0%} validation.
+
+| source | label | train | validation |
+|---|---|---|---|
+{rows}
+
+## Results on the validation split ({val["n"]} crops)
+Accuracy **{val["accuracy"]:.4f}** (fp32 ONNX {exported.get("fp32_val_accuracy", float("nan")):.4f},
+int8 ONNX {exported.get("int8_val_accuracy", float("nan")):.4f}).
+
+| class | precision | recall | F1 | ROC AUC | support |
+|---|---|---|---|---|---|
+{per}
+
+Confusion matrix (rows true, columns predicted: with_mask, without_mask, mask_worn_incorrectly):
+
+| true | with | without | incorrect |
+|---|---|---|---|
+{cm}
+
+By subset (recall per class; `fmd_gt24` = fmd faces whose shorter side is above 24 px):
+
+| subset | n | accuracy | with_mask | without_mask | mask_worn_incorrectly |
+|---|---|---|---|---|---|
+{subs}
+
+## Limits
+- Trained on web photos, synthetic masks (MaskedFace-Net, prajnasb) and small crowd faces (fmd); the
+  only `mask_worn_incorrectly` examples are synthetic MaskedFace-Net faces and 94 fmd faces, so
+  this class is the least reliable on real photos.
+- Faces under about 16 px carry little information; the detector's `--min-face` can drop them.
+"""
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
@@ -60,6 +149,8 @@ def main() -> None:
     shutil.copy(args.run_dir / "mask_classifier_int8.onnx", MODELS / "mask_classifier_int8.onnx")
     summary = {"val": {k: v for k, v in val.items() if k != "report"}, "export": exported}
     (MODELS / "mask_classifier.metrics.json").write_text(json.dumps(summary, indent=1))
+    split = json.loads((args.run_dir / "split.json").read_text())
+    (MODELS / "MODEL_CARD.md").write_text(model_card(cfg, val, exported, split))
     print(val["report"])
     print(json.dumps(exported, indent=1))
 

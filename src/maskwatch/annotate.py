@@ -36,8 +36,9 @@ class BoxAnnotator:
                 text = f"#{faces.track_id[i]} {text}"
             (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font, max(1, thick // 2))
             ty = y1 - 2 if y1 - th - base - 2 >= 0 else min(y2 + th + base + 2, h - 1)
-            cv2.rectangle(out, (x1, ty - th - base), (x1 + tw + 2, ty + 1), color, -1)
-            cv2.putText(out, text, (x1 + 1, ty - base + 1), cv2.FONT_HERSHEY_SIMPLEX, font, (255, 255, 255),
+            tx = max(0, min(x1, w - tw - 3))  # keep the label inside the image
+            cv2.rectangle(out, (tx, ty - th - base), (tx + tw + 2, ty + 1), color, -1)
+            cv2.putText(out, text, (tx + 1, ty - base + 1), cv2.FONT_HERSHEY_SIMPLEX, font, (255, 255, 255),
                         max(1, thick // 2), cv2.LINE_AA)
         return out
 

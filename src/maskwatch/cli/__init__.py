@@ -45,8 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def error(message: str) -> None:
-    """One line on stderr; the only way the CLI reports a problem with one input."""
-    print(f"maskwatch: error: {message}", file=sys.stderr, flush=True)
+    """One line on stderr; the only way the CLI reports a problem with one input (keeps any
+    progress bar intact)."""
+    from tqdm import tqdm
+
+    tqdm.write(f"maskwatch: error: {message}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -67,7 +67,6 @@ def run(args: argparse.Namespace) -> int:
             except (MaskwatchError, OSError) as exc:
                 failed += 1
                 message = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
-                bar.clear() if hasattr(bar, "clear") else None
                 error(message)
                 record = error_record(str(path), message)
             jsonl.write(record)
