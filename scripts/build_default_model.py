@@ -36,7 +36,8 @@ def config(shared: Path, run_dir: Path, cache_dir: Path) -> TrainConfig:
         input_size=128,
         crop_margin=0.2,
         head_epochs=8,
-        epochs=12,
+        epochs=10,
+        balance="source",
         patience=3,
         version="1",
     )
@@ -77,7 +78,8 @@ Rebuilt from the shared data by `python scripts/build_default_model.py` (CPU, ab
   metadata (`maskwatch_spec`), so the file reloads with nothing else.
 - Training: phase 1, {cfg.head_epochs} epochs of the head on the frozen backbone (cached embeddings);
   phase 2, up to {cfg.epochs} epochs fine-tuning the top 5 blocks (lr {cfg.lr}, cosine, AdamW,
-  label smoothing {cfg.label_smoothing}, weighted sampling for class balance, early stopping on
+  label smoothing {cfg.label_smoothing}, weighted sampling (classes equal; within a class, sources
+  by the square root of their size), early stopping on
   validation loss, patience {cfg.patience}), augmentation: rotation, zoom, shift, shear, flip, small
   faces (12-32 px) upscaled, blur, low light, colour jitter, grayscale, JPEG. Seed {cfg.seed}.
 - Files: `mask_classifier.onnx` fp32, {onnx["size_bytes"] / 1e6:.2f} MB (ONNX Runtime vs PyTorch max

@@ -91,3 +91,15 @@ def test_cli_train_lean_head_from_scratch(tiny_sources, tmp_path, capsys):
     cfg = json.loads((tmp_path / "r" / "config.json").read_text())
     assert cfg["arch"] == "mobilenet_v3_small" and cfg["head"] == "lean" and cfg["pretrained"] is None
     assert "precision" in capsys.readouterr().out  # the seed-style classification report
+
+
+def test_sample_weights_balance_classes_and_sources():
+    from maskwatch.train.engine import sample_weights
+
+    labels = np.array([0] * 90 + [0] * 10 + [1] * 20)
+    sources = np.array(["big"] * 90 + ["small"] * 10 + ["big"] * 20)
+    w = sample_weights(labels, sources, 3, by_source=True)
+    assert w[labels == 0].sum() == pytest.approx(0.5) and w[labels == 1].sum() == pytest.approx(0.5)
+    assert w[:90].sum() / w[90:100].sum() == pytest.approx(3.0)  # sqrt(90) / sqrt(10)
+    plain = sample_weights(labels, sources, 3, by_source=False)
+    assert plain[:90].sum() / plain[90:100].sum() == pytest.approx(9.0)

@@ -37,6 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=None, help="fine-tune learning rate (default 2e-4)")
     p.add_argument("--val-fraction", type=float, default=None, help="validation share, split by group (default 0.2)")
     p.add_argument("--samples-per-epoch", type=int, default=None, help="0 = one pass (default 0)")
+    p.add_argument("--balance", choices=["source", "sampler", "loss", "none"], default=None,
+                   help="class imbalance: source (weighted sampling, classes equal, sources by sqrt size; "
+                        "default), sampler (classes equal), loss (class-weighted loss), none")
     p.add_argument("--max-steps", type=int, default=None, help="stop each epoch after N steps (smoke tests)")
     p.add_argument("--patience", type=int, default=None, help="early stopping patience in epochs (default 3)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")

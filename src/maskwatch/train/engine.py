@@ -55,7 +55,10 @@ class TrainConfig:
     label_smoothing: float = 0.05
     patience: int = 3
     samples_per_epoch: int = 0  # 0: one pass over the training split
-    balance: str = "sampler"  # "sampler" (weighted sampling), "loss" (class weights) or "none"
+    # "source": weighted sampling, classes equal and, within a class, sources by sqrt(count) (so a small
+    # real-photo source is not drowned by a large one of another style); "sampler": classes equal;
+    # "loss": class-weighted loss; "none"
+    balance: str = "source"
     workers: int = 1
     max_steps: int = 0  # >0: stop each phase-2 epoch after this many steps (smoke tests)
     cache_dir: str | None = None
@@ -90,6 +93,22 @@ def forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     for b in blocks[k:]:
         x = b(x)
     return model.head(model.pool(x))
+
+
+def sample_weights(labels: np.ndarray, sources: np.ndarray, num_classes: int, by_source: bool) -> np.ndarray:
+    """Per-sample sampling weights: each class the same total; with ``by_source``, each source of a
+    class a share proportional to the square root of its size."""
+    w = np.zeros(len(labels), np.float64)
+    for c in range(num_classes):
+        in_c = labels == c
+        if not in_c.any():
+            continue
+        names, counts = np.unique(sources[in_c], return_counts=True)
+        shares = np.sqrt(counts) if by_source else counts.astype(np.float64)
+        shares = shares / shares.sum()
+        for name, count, share in zip(names, counts, shares):
+            w[in_c & (sources == name)] = share / count
+    return w / w.sum()
 
 
 def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
@@ -247,8 +266,10 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
     n_per_epoch = cfg.samples_per_epoch or len(prep.train_idx)
     train_ds = CropDataset(prep.crops, prep.labels, prep.train_idx, train_transform(cfg.input_size, spec.mean, spec.std))
     gen = torch.Generator().manual_seed(cfg.seed + start_epoch)
-    if cfg.balance == "sampler":
-        sampler = torch.utils.data.WeightedRandomSampler(weights[train_labels], n_per_epoch, generator=gen)
+    if cfg.balance in ("sampler", "source"):
+        sources = np.array([prep.samples[i].source for i in prep.train_idx])
+        w_samples = sample_weights(train_labels, sources, len(LABELS), by_source=cfg.balance == "source")
+        sampler = torch.utils.data.WeightedRandomSampler(w_samples, n_per_epoch, generator=gen)
     else:
         sampler = torch.utils.data.RandomSampler(train_ds, num_samples=n_per_epoch, generator=gen)
     loader = torch.utils.data.DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler,
