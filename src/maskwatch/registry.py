@@ -69,6 +69,14 @@ MODELS: dict[str, ModelFile] = {
             "maskwatch default 3-class mask classifier (ships inside the package)",
         ),
         ModelFile(
+            "maskwatch-detector",
+            "maskwatch_detector.onnx",
+            None,
+            None,
+            "see maskwatch/models/MODEL_CARD.md",
+            "maskwatch face + mask detector (MobileNetV2 + CenterNet-style head; scripts/build_detector.py)",
+        ),
+        ModelFile(
             "mask-classifier-int8",
             "mask_classifier_int8.onnx",
             None,

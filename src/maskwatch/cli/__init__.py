@@ -22,6 +22,7 @@ COMMANDS = {
     "eval-classifier": ".eval_classifier",
     "export": ".export",
     "eval": ".eval",
+    "train-detector": ".train_detector",
 }
 
 
