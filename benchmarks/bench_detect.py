@@ -30,14 +30,17 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: (detector, scale, classifier) — classifier "default" (two passes) or None (detector alone).
-CONFIGS: list[tuple[str, float, str | None]] = [
-    ("yunet", 1.0, "default"), ("yunet", 1.5, "default"), ("yunet", 2.0, "default"), ("yunet", 2.5, "default"),
-    ("yunet", 3.0, "default"),
-    ("ssd", 1.0, "default"), ("ssd", 2.0, "default"), ("ssd", 3.0, "default"),
-    ("haar", 1.0, "default"), ("haar", 2.0, "default"),
-    ("maskwatch", 1.0, None), ("maskwatch", 1.5, None), ("maskwatch", 2.0, None),
-    ("maskwatch", 1.0, "default"), ("maskwatch", 1.5, "default"), ("maskwatch", 2.0, "default"),
+#: (detector, scale, classifier, box calibration) — classifier "default" (two passes) or None
+#: (detector alone); calibration: maskwatch.calibration.BOX_CALIBRATION for the detector.
+CONFIGS: list[tuple[str, float, str | None, bool]] = [
+    ("yunet", 1.0, "default", False), ("yunet", 1.5, "default", False), ("yunet", 2.0, "default", False),
+    ("yunet", 2.5, "default", False), ("yunet", 3.0, "default", False),
+    ("yunet", 1.5, "default", True), ("yunet", 2.0, "default", True), ("yunet", 2.5, "default", True),
+    ("ssd", 1.0, "default", False), ("ssd", 2.0, "default", False), ("ssd", 3.0, "default", False),
+    ("ssd", 3.0, "default", True),
+    ("haar", 1.0, "default", False), ("haar", 2.0, "default", False),
+    ("maskwatch", 1.0, None, False), ("maskwatch", 1.5, None, False), ("maskwatch", 2.0, None, False),
+    ("maskwatch", 1.0, "default", False), ("maskwatch", 1.5, "default", False), ("maskwatch", 2.0, "default", False),
 ]
 
 
@@ -125,6 +128,7 @@ def main() -> None:
     os.environ.setdefault("MASKWATCH_MODELS", str(args.shared / "models"))
 
     import maskwatch
+    from maskwatch.calibration import CalibratedDetector
     from maskwatch.evaluation import evaluate_detection, load_split
     from maskwatch.pipeline import Pipeline
 
@@ -133,7 +137,7 @@ def main() -> None:
     frame, frame_name = test_frame(images)
     classifier = maskwatch.MaskClassifier()
     rows = []
-    for det_name, scale, clf in CONFIGS:
+    for det_name, scale, clf, calibrate in CONFIGS:
         if args.only and det_name not in args.only:
             continue
         kw: dict[str, Any] = {"scale": scale}
@@ -144,9 +148,11 @@ def main() -> None:
         except (FileNotFoundError, maskwatch.MaskwatchError) as exc:
             print(f"skipped {det_name}: {exc}")
             continue
+        if calibrate:
+            detector = CalibratedDetector(detector)
         pipe = Pipeline(detector, classifier if clf else None)
         m = evaluate_detection(pipe, images)
-        row = {"detector": det_name, "scale": scale, "passes": 2 if clf else 1,
+        row = {"detector": det_name, "scale": scale, "passes": 2 if clf else 1, "calibrated": calibrate,
                "score_threshold": detector.score_threshold,
                **{k: m.get(k) for k in ("mAP50", "mAP50_95", "mAP50_all_classes", "face_AP50", "face_recall", "AP50")},
                "compliance_mAP50": m.get("compliance", {}).get("mAP50"),
@@ -155,7 +161,7 @@ def main() -> None:
                "frame_detector_ms": median_ms(lambda: detector.detect(frame), args.repeat),
                "frame_pipeline_ms": median_ms(lambda: pipe.detect(frame), args.repeat)}
         rows.append(row)
-        print(json.dumps({k: row[k] for k in ("detector", "scale", "passes", "mAP50", "face_recall",
+        print(json.dumps({k: row[k] for k in ("detector", "scale", "passes", "calibrated", "mAP50", "face_recall",
                                               "frame_detector_ms", "frame_pipeline_ms")}), flush=True)
     peers = peer_timings(args.shared / "peers", frame, args.repeat, args.shared / "models")
     result = {"split": split, "n_images": len(images), "frame": frame_name, "repeat": args.repeat,
@@ -177,13 +183,14 @@ def markdown(r: dict[str, Any]) -> str:
              f"Validation split: {r['split']}, {r['n_images']} fmd images (never seen by the mask classifier). "
              f"ms: median on one 640x480 frame ({r['frame']}), {r['cpu_count']} CPU cores, {r['repeat']} runs. "
              "mAP@0.5 over the three classes (all-point AP, a face scored as its most probable class).", "",
-             "| detector | scale | passes | mAP@0.5 | AP with_mask | AP without_mask | AP incorrect | mAP@0.5:0.95 "
+             "| detector | scale | passes | box calibration | mAP@0.5 | AP with_mask | AP without_mask | AP incorrect | mAP@0.5:0.95 "
              "| face AP@0.5 | face recall | recall <16 px | detector ms | pipeline ms |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in r["rows"]:
         ap = row.get("AP50") or {}
         lines.append(
-            f"| {row['detector']} | {row['scale']} | {row['passes']} | {_f(row['mAP50'])} | {_f(ap.get('with_mask'))} "
+            f"| {row['detector']} | {row['scale']} | {row['passes']} | {'yes' if row['calibrated'] else 'no'} "
+            f"| {_f(row['mAP50'])} | {_f(ap.get('with_mask'))} "
             f"| {_f(ap.get('without_mask'))} | {_f(ap.get('mask_worn_incorrectly'))} | {_f(row['mAP50_95'])} "
             f"| {_f(row['face_AP50'])} | {_f(row['face_recall'])} | {_f(row['face_recall_by_size'].get('tiny (<16)'))} "
             f"| {row['frame_detector_ms']:.1f} | {row['frame_pipeline_ms']:.1f} |")

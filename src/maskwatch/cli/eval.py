@@ -6,6 +6,9 @@ compliance view (with_mask vs. without_mask + mask_worn_incorrectly), AP by face
 confusion matrix of matched faces, PR curves and latency. Writes <name>_metrics.json,
 <name>_report.md and PNG plots into --output.
 
+--classifier none evaluates the detector alone: faces only for yunet / ssd / haar, one pass for
+--detector maskwatch (its own classes).
+
 --split auto (default) evaluates on the validation side of the default classifier's group split
 when DIR is the shared fmd folder (its training faces must not be scored), else on every image.
 """
@@ -29,7 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", default="maskwatch-eval", help="folder for the report")
     p.add_argument("--name", default="detection", help="file name prefix of the report")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N images (default: all)")
-    p.add_argument("--no-classifier", action="store_true", help="evaluate faces only (no mask classifier)")
+    p.add_argument("--calibrate", action="store_true",
+                   help="move/scale the detector's boxes to the annotation style (maskwatch.calibration; yunet, ssd)")
     p.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_detector_arguments(p)
@@ -41,16 +45,19 @@ def run(args: argparse.Namespace) -> int:
     from . import error
     from .common import pipeline_from_args, progress
 
-    if args.no_classifier:
-        args.classifier = None
     pipe = pipeline_from_args(args)
+    if args.calibrate:
+        from ..calibration import CalibratedDetector
+
+        pipe.detector = CalibratedDetector(pipe.detector)
     metrics = evaluate_dataset(pipe, args.data, split=args.split, limit=args.limit,
                                progress=lambda it, n: progress(it, n, "eval", enabled=not args.quiet),
                                on_error=error)
     metrics["config"] = {"data": str(args.data), "split": metrics["split"], "detector": args.detector,
                          "scale": getattr(pipe.detector, "scale", None),
                          "score_threshold": getattr(pipe.detector, "score_threshold", None),
-                         "min_face": args.min_face, "classifier": None if pipe.classifier is None else str(pipe.classifier.path)}
+                         "min_face": args.min_face,
+                         "box_calibration": getattr(pipe.detector, "calibration", None), "classifier": None if pipe.classifier is None else str(pipe.classifier.path)}
     paths = write_report(metrics, Path(args.output), args.name, plots=not args.no_plots)
     summary = {k: metrics.get(k) for k in ("mAP50", "mAP50_95", "face_AP50", "face_recall")}
     summary["AP50"] = metrics.get("AP50")

@@ -51,6 +51,7 @@ class DetectorConfig:
     scale_range: tuple[float, float] = (0.6, 2.2)
     val_scale: float = 1.5
     channels: int = 64
+    freeze_stem: bool = True  # keep the stride-2/4 trunk (ImageNet) fixed: a third less CPU per step
     epochs: int = 40
     batch_size: int = 16
     lr: float = 2e-3
@@ -98,6 +99,19 @@ class CenterFaceNet(nn.Module):
         self.out_cls = nn.Conv2d(channels, num_classes, 1)
         self.out_box = nn.Conv2d(channels, 4, 1)
         nn.init.constant_(self.out_heat.bias, -4.6)  # prior 0.01: stable focal loss at the start
+        self.frozen_stem = False
+
+    def freeze_stem(self) -> None:
+        """Fix the stride-2/4 layers (weights and BatchNorm statistics)."""
+        self.frozen_stem = True
+        for p in self.c4.parameters():
+            p.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> "CenterFaceNet":
+        super().train(mode)
+        if self.frozen_stem:
+            self.c4.eval()
+        return self
 
     def raw(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Logits ``(heat, cls, box)`` at stride 4."""
@@ -336,7 +350,10 @@ def fit(cfg: DetectorConfig, progress: bool = True) -> Path:
     class_weights = torch.tensor((counts.sum() / np.maximum(counts, 1) / len(LABELS)) ** 0.5, dtype=torch.float32)
 
     model = CenterFaceNet(channels=cfg.channels, pretrained=cfg.pretrained)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.freeze_stem:
+        model.freeze_stem()
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
+                            weight_decay=cfg.weight_decay)
     steps = cfg.steps_per_epoch or max(1, len(cache) // cfg.batch_size)
     if cfg.max_steps:
         steps = min(steps, cfg.max_steps)
@@ -369,6 +386,9 @@ def fit(cfg: DetectorConfig, progress: bool = True) -> Path:
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + v
             bar.set_postfix(loss=f"{parts['loss']:.3f}")
+            if not progress and (step + 1) % 10 == 0:
+                log.info("epoch %d step %d/%d: loss %.3f (%.1f s/step)", epoch + 1, step + 1, steps,
+                         sums["loss"] / (step + 1), (time.time() - t0) / (step + 1))
         row = {"epoch": epoch + 1, **{k: v / steps for k, v in sums.items()}, "seconds": round(time.time() - t0, 1)}
         if val_imgs:
             row.update(evaluate(model, val_imgs, cfg.val_scale))
