@@ -170,8 +170,20 @@ def main() -> None:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1))
     args.markdown.parent.mkdir(parents=True, exist_ok=True)
-    args.markdown.write_text(markdown(result))
+    args.markdown.write_text(splice(args.markdown.read_text() if args.markdown.exists() else "", markdown(result)))
     print(f"wrote {args.json} and {args.markdown}")
+
+
+START, END = "<!-- bench_detect.py:start -->", "<!-- bench_detect.py:end -->"
+
+
+def splice(document: str, table: str) -> str:
+    """Replace the generated part of ``document`` (between the markers), keeping the prose around it."""
+    block = f"{START}\n{table}{END}\n"
+    if START in document and END in document:
+        head, rest = document.split(START, 1)
+        return head + block + rest.split(END, 1)[1].lstrip("\n")
+    return document + ("\n" if document else "") + block
 
 
 def _f(v: float | None, d: int = 3) -> str:
