@@ -30,17 +30,22 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: (detector, scale, classifier, box calibration) — classifier "default" (two passes) or None
-#: (detector alone); calibration: maskwatch.calibration.BOX_CALIBRATION for the detector.
-CONFIGS: list[tuple[str, float, str | None, bool]] = [
-    ("yunet", 1.0, "default", False), ("yunet", 1.5, "default", False), ("yunet", 2.0, "default", False),
-    ("yunet", 2.5, "default", False), ("yunet", 3.0, "default", False),
-    ("yunet", 1.5, "default", True), ("yunet", 2.0, "default", True), ("yunet", 2.5, "default", True),
-    ("ssd", 1.0, "default", False), ("ssd", 2.0, "default", False), ("ssd", 3.0, "default", False),
-    ("ssd", 3.0, "default", True),
-    ("haar", 1.0, "default", False), ("haar", 2.0, "default", False),
-    ("maskwatch", 1.0, None, False), ("maskwatch", 1.5, None, False), ("maskwatch", 2.0, None, False),
-    ("maskwatch", 1.0, "default", False), ("maskwatch", 1.5, "default", False), ("maskwatch", 2.0, "default", False),
+#: (detector, scale, classifier, box calibration, score threshold) — classifier "default" (two
+#: passes) or None (detector alone); calibration: maskwatch.calibration.BOX_CALIBRATION for the
+#: detector; score threshold None: the detector's default.
+CONFIGS: list[tuple[str, float, str | None, bool, float | None]] = [
+    ("yunet", 1.0, "default", False, None), ("yunet", 1.5, "default", False, None),
+    ("yunet", 2.0, "default", False, None), ("yunet", 2.5, "default", False, None),
+    ("yunet", 3.0, "default", False, None),
+    ("yunet", 2.0, "default", True, None),
+    ("yunet", 1.5, "default", True, 0.3), ("yunet", 2.0, "default", True, 0.3), ("yunet", 2.5, "default", True, 0.3),
+    ("yunet", 3.0, "default", True, 0.3),
+    ("ssd", 1.0, "default", False, None), ("ssd", 2.0, "default", False, None), ("ssd", 3.0, "default", False, None),
+    ("ssd", 3.0, "default", True, 0.3),
+    ("haar", 1.0, "default", False, None), ("haar", 2.0, "default", False, None),
+    ("maskwatch", 1.0, None, False, None), ("maskwatch", 1.5, None, False, None), ("maskwatch", 2.0, None, False, None),
+    ("maskwatch", 1.5, None, False, 0.1), ("maskwatch", 2.0, None, False, 0.1),
+    ("maskwatch", 1.5, "default", False, None), ("maskwatch", 2.0, "default", False, None),
 ]
 
 
@@ -120,7 +125,8 @@ def main() -> None:
     p.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
     p.add_argument("--repeat", type=int, default=30, help="timed runs per configuration on the 640x480 frame")
     p.add_argument("--limit", type=int, default=None, help="evaluate only N validation images (quick check)")
-    p.add_argument("--only", nargs="*", default=None, help="detector names to run (default: all available)")
+    p.add_argument("--only", nargs="*", default=None,
+                   help="detector names to run (default: all available); other rows are kept from --json")
     p.add_argument("--detector-model", type=Path, default=None, help="maskwatch detector ONNX (default: registry)")
     p.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "detect.json")
     p.add_argument("--markdown", type=Path, default=ROOT / "docs" / "detection.md")
@@ -137,10 +143,12 @@ def main() -> None:
     frame, frame_name = test_frame(images)
     classifier = maskwatch.MaskClassifier()
     rows = []
-    for det_name, scale, clf, calibrate in CONFIGS:
+    for det_name, scale, clf, calibrate, threshold in CONFIGS:
         if args.only and det_name not in args.only:
             continue
         kw: dict[str, Any] = {"scale": scale}
+        if threshold is not None:
+            kw["score_threshold"] = threshold
         if det_name == "maskwatch" and args.detector_model:
             kw["model_path"] = args.detector_model
         try:
@@ -161,8 +169,11 @@ def main() -> None:
                "frame_detector_ms": median_ms(lambda: detector.detect(frame), args.repeat),
                "frame_pipeline_ms": median_ms(lambda: pipe.detect(frame), args.repeat)}
         rows.append(row)
-        print(json.dumps({k: row[k] for k in ("detector", "scale", "passes", "calibrated", "mAP50", "face_recall",
+        print(json.dumps({k: row[k] for k in ("detector", "scale", "passes", "calibrated", "score_threshold", "mAP50", "face_recall",
                                               "frame_detector_ms", "frame_pipeline_ms")}), flush=True)
+    if args.only and args.json.is_file():  # keep the other detectors' rows of the last full run
+        previous = json.loads(args.json.read_text())["rows"]
+        rows = [r for r in previous if r["detector"] not in args.only] + rows
     peers = peer_timings(args.shared / "peers", frame, args.repeat, args.shared / "models")
     result = {"split": split, "n_images": len(images), "frame": frame_name, "repeat": args.repeat,
               "cpu_count": os.cpu_count(), "machine": platform.processor() or platform.machine(),
@@ -195,13 +206,14 @@ def markdown(r: dict[str, Any]) -> str:
              f"Validation split: {r['split']}, {r['n_images']} fmd images (never seen by the mask classifier). "
              f"ms: median on one 640x480 frame ({r['frame']}), {r['cpu_count']} CPU cores, {r['repeat']} runs. "
              "mAP@0.5 over the three classes (all-point AP, a face scored as its most probable class).", "",
-             "| detector | scale | passes | box calibration | mAP@0.5 | AP with_mask | AP without_mask | AP incorrect | mAP@0.5:0.95 "
+             "| detector | scale | passes | box calibration | score threshold | mAP@0.5 | AP with_mask | AP without_mask | AP incorrect | mAP@0.5:0.95 "
              "| face AP@0.5 | face recall | recall <16 px | detector ms | pipeline ms |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in r["rows"]:
         ap = row.get("AP50") or {}
         lines.append(
             f"| {row['detector']} | {row['scale']} | {row['passes']} | {'yes' if row['calibrated'] else 'no'} "
+            f"| {row['score_threshold']:g} "
             f"| {_f(row['mAP50'])} | {_f(ap.get('with_mask'))} "
             f"| {_f(ap.get('without_mask'))} | {_f(ap.get('mask_worn_incorrectly'))} | {_f(row['mAP50_95'])} "
             f"| {_f(row['face_AP50'])} | {_f(row['face_recall'])} | {_f(row['face_recall_by_size'].get('tiny (<16)'))} "
@@ -210,6 +222,13 @@ def markdown(r: dict[str, Any]) -> str:
         lines += ["", "Peer face-mask detectors on the same 640x480 frame (forward + decoding; their accuracy on "
                   "fmd is not measured here):", "", "| peer | ms |", "|---|---|"]
         lines += [f"| {k} | {v:.1f} |" for k, v in r["peers_frame_ms"].items()]
+        default = next((row for row in r["rows"] if (row["detector"], row["scale"], row["calibrated"]) == ("yunet", 2.0, False)
+                        and row["passes"] == 2), None)
+        if default:
+            ratios = ", ".join(f"{v / default['frame_pipeline_ms']:.2f}x of {k.split(' (')[0]}"
+                               for k, v in r["peers_frame_ms"].items())
+            lines += ["", f"Current default pipeline (yunet, scale 2.0, + classifier): "
+                      f"{default['frame_pipeline_ms']:.1f} ms per frame; peer time / ours: {ratios}."]
     return "\n".join(lines) + "\n"
 
 

@@ -4,9 +4,10 @@
 
 Trains on fmd minus the evaluation split (the default classifier's validation images), CPU-sized:
 random 256-384 px crops of rescaled images from an in-memory cache, 40 steps of 10 images per
-epoch, the stride-4 stem frozen, validation mAP@0.5 every epoch, early stopping. Re-running continues from RUN/last.pt.
+epoch (30 epochs), the stride-4 stem frozen, inverse-frequency class weights, validation mAP@0.5 every epoch, early stopping. Re-running continues from RUN/last.pt.
 Then exports RUN/maskwatch_detector.onnx (spec in the metadata, checked against PyTorch), picks the
-input scale with the best validation mAP@0.5 and, with --install, copies the model into
+input scale with the best validation mAP@0.5, writes an int8 copy (static QDQ, calibrated on
+training images) with its validation numbers, and, with --install, copies the fp32 model into
 src/maskwatch/models/. The data are read in place and never copied into the repository.
 """
 
@@ -18,13 +19,13 @@ import logging
 import shutil
 from pathlib import Path
 
-from maskwatch.train.detector import DetectorConfig, export, fit
+from maskwatch.train.detector import DetectorConfig, export, fit, quantize, split_images
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "src" / "maskwatch" / "models"
 
 
-def config(shared: Path, run_dir: Path, epochs: int, threads: int = 0) -> DetectorConfig:
+def config(shared: Path, run_dir: Path, epochs: int, threads: int = 0, class_weight_power: float = 1.0) -> DetectorConfig:
     return DetectorConfig(
         data=str(shared / "data" / "fmd"),
         output=str(run_dir),
@@ -38,6 +39,7 @@ def config(shared: Path, run_dir: Path, epochs: int, threads: int = 0) -> Detect
         epochs=epochs,
         patience=5,
         threads=threads,
+        class_weight_power=class_weight_power,
         lr=2e-3,
         version="1",
     )
@@ -62,7 +64,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
     p.add_argument("--run-dir", type=Path, default=ROOT / "runs" / "detector")
-    p.add_argument("--epochs", type=int, default=18)
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--class-weight-power", type=float, default=1.0,
+                   help="class weights (n / n_c) ** power against the rare mask_worn_incorrectly")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     p.add_argument("--scales", type=float, nargs="+", default=[1.0, 1.25, 1.5, 2.0])
     p.add_argument("--skip-train", action="store_true", help="reuse the run folder's best.pt")
@@ -70,7 +74,7 @@ def main() -> None:
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     shared = args.shared.resolve()
-    cfg = config(shared, args.run_dir, args.epochs, args.threads)
+    cfg = config(shared, args.run_dir, args.epochs, args.threads, args.class_weight_power)
     last = args.run_dir / "last.pt"
     if not args.skip_train:
         if last.is_file():
@@ -83,6 +87,10 @@ def main() -> None:
     result = export(args.run_dir / "best.pt", onnx_path, scale=best)
     result["scales"] = rows
     result["scale"] = best
+    train_images, _ = split_images(cfg)
+    int8_path = args.run_dir / "maskwatch_detector_int8.onnx"
+    result["int8"] = quantize(onnx_path, int8_path, train_images[::8], best)
+    result["int8"]["val"] = choose_scale(int8_path, shared / "data" / "fmd", [best])[best]
     (args.run_dir / "export.json").write_text(json.dumps(result, indent=1))
     logging.info("exported %s (%.1f MB, scale %.2f)", onnx_path, result["size_bytes"] / 1e6, best)
     if args.install:
