@@ -46,6 +46,8 @@ CONFIGS: list[tuple[str, float, str | None, bool, float | None]] = [
     ("maskwatch", 1.0, None, False, None), ("maskwatch", 1.5, None, False, None), ("maskwatch", 2.0, None, False, None),
     ("maskwatch", 1.5, None, False, 0.1), ("maskwatch", 2.0, None, False, 0.1),
     ("maskwatch", 1.5, "default", False, None), ("maskwatch", 2.0, "default", False, None),
+    ("maskwatch-int8", 1.0, None, False, None), ("maskwatch-int8", 1.5, None, False, None),
+    ("maskwatch-int8", 1.5, None, False, 0.1), ("maskwatch-int8", 1.5, "default", False, None),
 ]
 
 
@@ -128,6 +130,8 @@ def main() -> None:
     p.add_argument("--only", nargs="*", default=None,
                    help="detector names to run (default: all available); other rows are kept from --json")
     p.add_argument("--detector-model", type=Path, default=None, help="maskwatch detector ONNX (default: registry)")
+    p.add_argument("--detector-model-int8", type=Path, default=None,
+                   help="int8 maskwatch detector ONNX for the maskwatch-int8 rows (default: skip them)")
     p.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "detect.json")
     p.add_argument("--markdown", type=Path, default=ROOT / "docs" / "detection.md")
     args = p.parse_args()
@@ -147,12 +151,17 @@ def main() -> None:
         if args.only and det_name not in args.only:
             continue
         kw: dict[str, Any] = {"scale": scale}
+        create_name = det_name
+        if det_name == "maskwatch-int8":
+            if not args.detector_model_int8:
+                continue
+            create_name, kw["model_path"] = "maskwatch", args.detector_model_int8
         if threshold is not None:
             kw["score_threshold"] = threshold
         if det_name == "maskwatch" and args.detector_model:
             kw["model_path"] = args.detector_model
         try:
-            detector = maskwatch.create_detector(det_name, **kw)
+            detector = maskwatch.create_detector(create_name, **kw)
         except (FileNotFoundError, maskwatch.MaskwatchError) as exc:
             print(f"skipped {det_name}: {exc}")
             continue

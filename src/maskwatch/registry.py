@@ -73,8 +73,8 @@ MODELS: dict[str, ModelFile] = {
             "maskwatch_detector.onnx",
             None,
             None,
-            "see maskwatch/models/MODEL_CARD.md",
-            "maskwatch face + mask detector (MobileNetV2 + CenterNet-style head; scripts/build_detector.py)",
+            "trained by maskwatch on fmd (CC0); see docs/detection.md",
+            "maskwatch face + mask detector, int8 (MobileNetV2 + CenterNet-style head; scripts/build_detector.py)",
         ),
         ModelFile(
             "mask-classifier-int8",

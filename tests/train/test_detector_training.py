@@ -64,3 +64,14 @@ def test_exported_model_works_as_detector_maskwatch(tiny_run, tiny_sources, tmp_
     write_image(img, astronaut)
     assert main(["detect", str(img), "--detector", "maskwatch", "--classifier", "none", "--no-annotate",
                  "--jsonl", str(tmp_path / "o.jsonl"), "--quiet"]) == 0
+
+
+def test_int8_quantisation_keeps_the_spec(tiny_run, tiny_sources, tmp_path, astronaut):
+    from maskwatch import create_detector
+    from maskwatch.train.detector import quantize
+    from maskwatch.voc import load_voc
+
+    out = quantize(tiny_run / "maskwatch_detector.onnx", tmp_path / "int8.onnx", load_voc(tiny_sources["voc"]), 0.5, n=2)
+    assert out["size_bytes"] < (tiny_run / "maskwatch_detector.onnx").stat().st_size / 2
+    det = create_detector("maskwatch", model_path=out["path"], score_threshold=0.0)
+    assert det.spec.kind == "detector" and det.detect(astronaut).probs is not None

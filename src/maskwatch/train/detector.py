@@ -467,6 +467,7 @@ def quantize(onnx_path: str | Path, out_path: str | Path, images: list[VocImage]
     from .export import _embed_metadata
 
     spec = ModelSpec.from_metadata(onnx_session(onnx_path).get_modelmeta().custom_metadata_map)
+    spec = ModelSpec(**{**asdict(spec), "extra": {**spec.extra, "precision": "int8"}})
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
