@@ -7,9 +7,10 @@
    each detector at several input scales, followed by the default mask classifier (two passes) and,
    for maskwatch's own detector, also alone (one pass).
 2. Times each configuration on one 640x480 frame with up to 5 faces (an fmd validation photo
-   resized to 640x480): median of --repeat runs after warm-up, detector pass and whole pipeline.
-3. Times the peer face-mask detectors in ../shared/peers on the same frame (forward pass +
-   decoding), read in place.
+   resized to 640x480): median of --repeat runs after warm-up, detector pass and whole pipeline,
+   together with the peer face-mask detectors in ../shared/peers (forward pass + decoding, read
+   in place). All are timed round-robin, one call each per round, so background load hits every
+   configuration alike (``--timing-only`` re-times without re-evaluating).
 
 Writes benchmarks/results/detect.json and the Markdown table docs/detection.md. Use all cores the
 target has (2 here); the numbers are medians, but a busy machine still inflates them.
@@ -51,15 +52,19 @@ CONFIGS: list[tuple[str, float, str | None, bool, float | None]] = [
 ]
 
 
-def median_ms(fn: Callable[[], Any], repeat: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
+def interleaved_ms(fns: dict[str, Callable[[], Any]], repeat: int, warmup: int = 2) -> dict[str, float]:
+    """Median ms of each function, timed round-robin (one call of each per round), so that other
+    load on the machine affects every configuration alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times) * 1000)
+        for key, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[key].append(time.perf_counter() - t0)
+    return {k: float(np.median(v) * 1000) for k, v in times.items()}
 
 
 def test_frame(images: list, max_faces: int = 5) -> tuple[np.ndarray, str]:
@@ -71,13 +76,13 @@ def test_frame(images: list, max_faces: int = 5) -> tuple[np.ndarray, str]:
     return cv2.resize(read_image(im.path), (640, 480), interpolation=cv2.INTER_LINEAR), f"{im.path.name} ({len(im.boxes)} faces)"
 
 
-def peer_timings(peers: Path, frame: np.ndarray, repeat: int, models: Path) -> dict[str, float]:
-    """Median ms per 640x480 frame of the peer detectors (forward + light decoding)."""
+def peer_runners(peers: Path, frame: np.ndarray, models: Path) -> dict[str, Callable[[], None]]:
+    """One call = one 640x480 frame through each peer detector (forward + light decoding)."""
     import onnxruntime as ort
 
     from maskwatch import ops
 
-    out: dict[str, float] = {}
+    out: dict[str, Callable[[], None]] = {}
     rfb = peers / "ultralight_RFB-640-masked_face-v2.onnx"
     if rfb.is_file():
         sess = ort.InferenceSession(str(rfb), providers=["CPUExecutionProvider"])
@@ -90,7 +95,7 @@ def peer_timings(peers: Path, frame: np.ndarray, repeat: int, models: Path) -> d
                 keep = scores[0, :, c] > 0.5
                 ops.nms(boxes[0, keep] * np.float32([640, 480, 640, 480]), scores[0, keep, c], 0.4)
 
-        out["ultralight RFB-640 masked-face (1 pass)"] = median_ms(run_rfb, repeat)
+        out["ultralight RFB-640 masked-face (1 pass)"] = run_rfb
     aizoo = peers / "aizoo_face_mask_detection.caffemodel"
     if aizoo.is_file():
         net = cv2.dnn.readNetFromCaffe(str(peers / "aizoo_face_mask_detection.prototxt"), str(aizoo))
@@ -100,7 +105,7 @@ def peer_timings(peers: Path, frame: np.ndarray, repeat: int, models: Path) -> d
             net.setInput(blob)
             net.forward(net.getUnconnectedOutLayersNames())
 
-        out["AIZOO SSD 260x260 (1 pass, forward only)"] = median_ms(run_aizoo, repeat)
+        out["AIZOO SSD 260x260 (1 pass, forward only)"] = run_aizoo
     keras = peers / "chandrikadeb_mask_detector.onnx"
     if keras.is_file() and (models / "res10_deploy.prototxt").is_file():
         ssd = cv2.dnn.readNetFromCaffe(str(models / "res10_deploy.prototxt"),
@@ -118,7 +123,7 @@ def peer_timings(peers: Path, frame: np.ndarray, repeat: int, models: Path) -> d
             if len(crops):
                 clf.run(None, {cname: crops.astype(np.float32) / 127.5 - 1})
 
-        out["chandrikadeb tutorial: res10 SSD + Keras MobileNetV2 (2 passes)"] = median_ms(run_tutorial, repeat)
+        out["chandrikadeb tutorial: res10 SSD + Keras MobileNetV2 (2 passes)"] = run_tutorial
     return out
 
 
@@ -132,6 +137,8 @@ def main() -> None:
     p.add_argument("--detector-model", type=Path, default=None, help="maskwatch detector ONNX (default: registry)")
     p.add_argument("--detector-model-int8", type=Path, default=None,
                    help="int8 maskwatch detector ONNX for the maskwatch-int8 rows (default: skip them)")
+    p.add_argument("--timing-only", action="store_true",
+                   help="only re-time the configurations; accuracy columns are kept from --json")
     p.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "detect.json")
     p.add_argument("--markdown", type=Path, default=ROOT / "docs" / "detection.md")
     args = p.parse_args()
@@ -146,7 +153,10 @@ def main() -> None:
     split, images = load_split(data, "val", args.limit)
     frame, frame_name = test_frame(images)
     classifier = maskwatch.MaskClassifier()
-    rows = []
+    previous = json.loads(args.json.read_text())["rows"] if args.json.is_file() else []
+    key = lambda r: (r["detector"], r["scale"], r["passes"], r["calibrated"], r["score_threshold"])  # noqa: E731
+    known = {key(r): r for r in previous}
+    rows, timed = [], {}
     for det_name, scale, clf, calibrate, threshold in CONFIGS:
         if args.only and det_name not in args.only:
             continue
@@ -168,22 +178,32 @@ def main() -> None:
         if calibrate:
             detector = CalibratedDetector(detector)
         pipe = Pipeline(detector, classifier if clf else None)
-        m = evaluate_detection(pipe, images)
         row = {"detector": det_name, "scale": scale, "passes": 2 if clf else 1, "calibrated": calibrate,
-               "score_threshold": detector.score_threshold,
-               **{k: m.get(k) for k in ("mAP50", "mAP50_95", "mAP50_all_classes", "face_AP50", "face_recall", "AP50")},
-               "compliance_mAP50": m.get("compliance", {}).get("mAP50"),
-               "face_recall_by_size": {k: v["face_recall"] for k, v in m["by_size"].items()},
-               "eval_ms_median": (m["latency"]["pipeline"] or {}).get("median_ms"),
-               "frame_detector_ms": median_ms(lambda: detector.detect(frame), args.repeat),
-               "frame_pipeline_ms": median_ms(lambda: pipe.detect(frame), args.repeat)}
+               "score_threshold": detector.score_threshold}
+        if args.timing_only:
+            if key(row) not in known:
+                print(f"skipped {key(row)}: no accuracy row in {args.json}")
+                continue
+            row = dict(known[key(row)])
+        else:
+            m = evaluate_detection(pipe, images)
+            row.update({k: m.get(k) for k in ("mAP50", "mAP50_95", "mAP50_all_classes", "face_AP50", "face_recall", "AP50")})
+            row.update({"compliance_mAP50": m.get("compliance", {}).get("mAP50"),
+                        "face_recall_by_size": {k: v["face_recall"] for k, v in m["by_size"].items()},
+                        "eval_ms_median": (m["latency"]["pipeline"] or {}).get("median_ms")})
+            print(json.dumps({k: row[k] for k in ("detector", "scale", "passes", "calibrated", "score_threshold",
+                                                  "mAP50", "face_recall")}), flush=True)
+        i = len(rows)
         rows.append(row)
-        print(json.dumps({k: row[k] for k in ("detector", "scale", "passes", "calibrated", "score_threshold", "mAP50", "face_recall",
-                                              "frame_detector_ms", "frame_pipeline_ms")}), flush=True)
-    if args.only and args.json.is_file():  # keep the other detectors' rows of the last full run
-        previous = json.loads(args.json.read_text())["rows"]
+        timed[f"det{i}"] = (lambda d: lambda: d.detect(frame))(detector)
+        timed[f"pipe{i}"] = (lambda q: lambda: q.detect(frame))(pipe)
+    peers = peer_runners(args.shared / "peers", frame, args.shared / "models")
+    ms = interleaved_ms({**timed, **peers}, args.repeat)
+    for i, row in enumerate(rows):
+        row["frame_detector_ms"], row["frame_pipeline_ms"] = ms[f"det{i}"], ms[f"pipe{i}"]
+    peers = {k: ms[k] for k in peers}
+    if args.only:  # keep the other detectors' rows of the last run
         rows = [r for r in previous if r["detector"] not in args.only] + rows
-    peers = peer_timings(args.shared / "peers", frame, args.repeat, args.shared / "models")
     result = {"split": split, "n_images": len(images), "frame": frame_name, "repeat": args.repeat,
               "cpu_count": os.cpu_count(), "machine": platform.processor() or platform.machine(),
               "rows": rows, "peers_frame_ms": peers}
@@ -213,7 +233,8 @@ def _f(v: float | None, d: int = 3) -> str:
 def markdown(r: dict[str, Any]) -> str:
     lines = ["## Detector x input scale", "",
              f"Validation split: {r['split']}, {r['n_images']} fmd images (never seen by the mask classifier). "
-             f"ms: median on one 640x480 frame ({r['frame']}), {r['cpu_count']} CPU cores, {r['repeat']} runs. "
+             f"ms: median on one 640x480 frame ({r['frame']}), {r['cpu_count']} CPU cores, {r['repeat']} "
+             "rounds, every configuration and peer timed round-robin. "
              "mAP@0.5 over the three classes (all-point AP, a face scored as its most probable class).", "",
              "| detector | scale | passes | box calibration | score threshold | mAP@0.5 | AP with_mask | AP without_mask | AP incorrect | mAP@0.5:0.95 "
              "| face AP@0.5 | face recall | recall <16 px | detector ms | pipeline ms |",
@@ -234,10 +255,10 @@ def markdown(r: dict[str, Any]) -> str:
         default = next((row for row in r["rows"] if (row["detector"], row["scale"], row["calibrated"]) == ("yunet", 2.0, False)
                         and row["passes"] == 2), None)
         if default:
-            ratios = ", ".join(f"{v / default['frame_pipeline_ms']:.2f}x of {k.split(' (')[0]}"
+            ratios = ", ".join(f"{default['frame_pipeline_ms'] / v:.1f}x {k.split(' (')[0]}"
                                for k, v in r["peers_frame_ms"].items())
             lines += ["", f"Current default pipeline (yunet, scale 2.0, + classifier): "
-                      f"{default['frame_pipeline_ms']:.1f} ms per frame; peer time / ours: {ratios}."]
+                      f"{default['frame_pipeline_ms']:.1f} ms per frame; our time / peer time: {ratios}."]
     return "\n".join(lines) + "\n"
 
 
