@@ -173,6 +173,15 @@ DETECTORS: dict[str, Callable[..., FaceDetector]] = {
 }
 
 
+def _maskwatch_detector(**kwargs: Any) -> FaceDetector:
+    from .detection_model import MaskwatchDetector  # imported on use: needs the trained model file
+
+    return MaskwatchDetector(**kwargs)
+
+
+DETECTORS["maskwatch"] = _maskwatch_detector
+
+
 def create_detector(name: str = "yunet", **kwargs: Any) -> FaceDetector:
     """Create a face detector by name (see `DETECTORS`)."""
     if name not in DETECTORS:

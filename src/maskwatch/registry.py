@@ -69,6 +69,14 @@ MODELS: dict[str, ModelFile] = {
             "maskwatch default 3-class mask classifier (ships inside the package)",
         ),
         ModelFile(
+            "maskwatch-detector",
+            "maskwatch_detector.onnx",
+            None,
+            None,
+            "trained by maskwatch on fmd (CC0); see docs/detection.md",
+            "maskwatch face + mask detector, int8 (MobileNetV2 + CenterNet-style head; scripts/build_detector.py)",
+        ),
+        ModelFile(
             "mask-classifier-int8",
             "mask_classifier_int8.onnx",
             None,

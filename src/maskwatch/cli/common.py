@@ -22,13 +22,15 @@ def add_detector_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--score-threshold", type=float, default=None, help="minimum face detection score")
     g.add_argument("--min-face", type=float, default=DEFAULT_MIN_FACE, help="ignore faces smaller than this (px)")
     g.add_argument("--classifier", default="default",
-                   help="mask classifier ONNX file ('default': the model shipped with maskwatch)")
+                   help="mask classifier ONNX file ('default': the model shipped with maskwatch; 'none': "
+                        "keep the detector's own classes, e.g. --detector maskwatch in one pass)")
 
 
 def pipeline_from_args(args: argparse.Namespace):
     from ..pipeline import load
 
-    return load(detector=args.detector, classifier=args.classifier, scale=args.scale,
+    classifier = None if str(args.classifier).lower() == "none" else args.classifier  # detector alone
+    return load(detector=args.detector, classifier=classifier, scale=args.scale,
                 score_threshold=args.score_threshold, min_face=args.min_face)
 
 

@@ -1,0 +1,140 @@
+"""Detection evaluation report: ``metrics.json``, ``report.md``, ``pr_curves.png``, ``confusion.png``,
+``ap_by_size.png`` (matplotlib, the ``eval`` extra)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _f(v: float | None, digits: int = 3) -> str:
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+def markdown(m: dict[str, Any], title: str = "Detection evaluation") -> str:
+    """A human-readable summary of `evaluate_detection`'s result."""
+    lines = [f"# {title}", ""]
+    cfg = m.get("config", {})
+    if cfg:
+        lines += [", ".join(f"{k}: `{v}`" for k, v in cfg.items()), ""]
+    lines += [f"{m['n_images']} images, {m['n_faces']} faces, {m['n_detections']} detections.", ""]
+    lines += ["| metric | value |", "|---|---|"]
+    for key, label in [("mAP50", "mAP@0.5 (3 classes, all-point)"), ("mAP50_95", "mAP@0.5:0.95"),
+                       ("mAP50_coco101", "mAP@0.5 (COCO 101-point)"),
+                       ("mAP50_all_classes", "mAP@0.5, every box scored for every class"),
+                       ("face_AP50", "face AP@0.5 (class-agnostic)"), ("face_AP50_95", "face AP@0.5:0.95"),
+                       ("face_recall", "face recall@0.5"), ("face_precision", "face precision@0.5 (all detections)")]:
+        if key in m:
+            lines.append(f"| {label} | {_f(m[key])} |")
+    if "compliance" in m:
+        lines.append(f"| compliance mAP@0.5 (with_mask vs. no/incorrect mask) | {_f(m['compliance']['mAP50'])} |")
+    lat = m.get("latency", {})
+    for part in ("pipeline", "detector", "classifier"):
+        if lat.get(part):
+            lines.append(f"| {part} latency, median / p90 ms | {lat[part]['median_ms']:.1f} / {lat[part]['p90_ms']:.1f} |")
+    lines.append("")
+    if "AP50" in m:
+        lines += ["| class | faces | AP@0.5 | AP@0.5:0.95 | recall@0.5 |", "|---|---|---|---|---|"]
+        for c, ap in m["AP50"].items():
+            lines.append(f"| {c} | {m['gt_per_class'][c]} | {_f(ap)} | {_f(m['AP50_95'][c])} | {_f(m['recall50'][c])} |")
+        for k, ap in m["compliance"]["AP50"].items():
+            lines.append(f"| {k} ({' + '.join(m['compliance']['groups'][k])}) | | {_f(ap)} | | "
+                         f"{_f(m['compliance']['recall50'][k])} |")
+        lines.append("")
+    lines += ["Face size = sqrt(box area) in pixels.", "",
+              "| face size | faces | face AP@0.5 | face recall | mAP@0.5 |", "|---|---|---|---|---|"]
+    for name, e in m["by_size"].items():
+        lines.append(f"| {name} | {e['n_faces']} | {_f(e['face_AP50'])} | {_f(e['face_recall'])} | {_f(e.get('mAP50'))} |")
+    lines.append("")
+    if "confusion" in m:
+        cm = m["confusion"]
+        lines += ["Matched faces (IoU ≥ 0.5, class-agnostic): rows true, columns predicted.", "",
+                  "| true \\ predicted | " + " | ".join(cm["columns"]) + " |",
+                  "|---" * (len(cm["columns"]) + 1) + "|"]
+        for name, row in zip(cm["rows"], cm["matrix"]):
+            lines.append(f"| {name} | " + " | ".join(str(v) for v in row) + " |")
+        lines += ["", f"Accuracy of the classes of matched faces: {_f(cm['matched_accuracy'])}", ""]
+    return "\n".join(lines) + "\n"
+
+
+def plot_pr_curves(m: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 5), dpi=100)
+    for name, c in m["pr_curves"].items():
+        ap = m["face_AP50"] if name == "face" else m.get("AP50", {}).get(name)
+        ax.plot(c["recall"], c["precision"], label=f"{name} (AP {_f(ap)}, n={c['n_gt']})",
+                lw=2.5 if name == "face" else 1.5, ls="--" if name == "face" else "-")
+    ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02), title="Precision-recall at IoU 0.5")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_confusion(m: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cm = m["confusion"]
+    mat = np.asarray(cm["matrix"])
+    fig, ax = plt.subplots(figsize=(6, 5), dpi=100)
+    ax.imshow(mat / np.maximum(mat.sum(1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1)
+    for i in range(mat.shape[0]):
+        for j in range(mat.shape[1]):
+            ax.text(j, i, str(mat[i, j]), ha="center", va="center", fontsize=9)
+    ax.set_xticks(range(len(cm["columns"])), cm["columns"], rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(len(cm["rows"])), cm["rows"], fontsize=8)
+    ax.set(xlabel="predicted", ylabel="true", title="Faces matched at IoU 0.5")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_by_size(m: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [n for n in m["by_size"] if n != "all"]
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    keys = [("face_recall", "face recall"), ("face_AP50", "face AP@0.5")] + ([("mAP50", "mAP@0.5")] if m["classified"] else [])
+    w = 0.8 / len(keys)
+    for k, (key, label) in enumerate(keys):
+        vals = [m["by_size"][n].get(key) or 0.0 for n in names]
+        ax.bar(x + (k - (len(keys) - 1) / 2) * w, vals, w, label=label)
+    ax.set_xticks(x, [f"{n}\nn={m['by_size'][n]['n_faces']}" for n in names], fontsize=8)
+    ax.set(ylim=(0, 1), title="By face size (sqrt of box area, px)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def write_report(m: dict[str, Any], out_dir: str | Path, name: str = "detection", plots: bool = True) -> dict[str, Path]:
+    """Write ``<name>_metrics.json``, ``<name>_report.md`` and the PNG plots; returns their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / f"{name}_metrics.json", "markdown": out / f"{name}_report.md"}
+    paths["json"].write_text(json.dumps(m, indent=1))
+    paths["markdown"].write_text(markdown(m))
+    if plots:
+        paths["pr_curves"] = out / f"{name}_pr_curves.png"
+        plot_pr_curves(m, paths["pr_curves"])
+        paths["by_size"] = out / f"{name}_by_size.png"
+        plot_by_size(m, paths["by_size"])
+        if "confusion" in m:
+            paths["confusion"] = out / f"{name}_confusion.png"
+            plot_confusion(m, paths["confusion"])
+    return paths

@@ -1,0 +1,58 @@
+"""The evaluation split is the default classifier's validation side, recomputed from the data."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from maskwatch.evaluation import load_split
+from maskwatch.evaluation.split import classifier_split_images, resolve_split, split_file_images
+from maskwatch.voc import duplicate_groups, load_voc
+
+pytest.importorskip("sklearn", reason="scikit-learn computes the group split")
+
+
+def test_classifier_split_partitions_fmd_by_group(shared_data):
+    fmd = shared_data / "fmd"
+    val = classifier_split_images(fmd, "val")
+    train = classifier_split_images(fmd, "train")
+    assert not set(val) & set(train)
+    annotated = {im.path for im in load_voc(fmd) if len(im.boxes)}
+    assert set(val) | set(train) == annotated
+    assert 0.15 < len(val) / len(annotated) < 0.3
+    groups = duplicate_groups(fmd)
+    val_groups = {groups.get(p.stem, p.stem) for p in val}
+    train_groups = {groups.get(p.stem, p.stem) for p in train}
+    assert not val_groups & train_groups
+
+
+def test_auto_split_is_val_on_the_shared_layout(shared_data):
+    desc, paths = resolve_split(shared_data / "fmd", "auto")
+    assert desc.startswith("classifier val")
+    assert paths == classifier_split_images(shared_data / "fmd", "val")
+
+
+def test_split_file_and_all(tmp_path, shared_data):
+    fmd = shared_data / "fmd"
+    images = load_voc(fmd)[:3]
+    rows = [{"path": str(im.path), "label": "with_mask"} for im in images]
+    rows.append({"path": "/elsewhere/crops/with_mask/1.jpg", "label": "with_mask"})  # other sources are ignored
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"train": [], "val": rows}))
+    assert split_file_images(split, fmd) == sorted(im.path for im in images)
+    desc, chosen = load_split(fmd, str(split))
+    assert [im.path for im in chosen] == [im.path for im in images]
+    assert resolve_split(fmd, "all") == ("all", None)
+
+
+def test_split_errors(tmp_path):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "annotations").mkdir()
+    with pytest.raises(FileNotFoundError, match="--split all"):
+        classifier_split_images(tmp_path)
+    assert resolve_split(tmp_path, "auto") == ("all", None)  # no classifier sources next to it
+    with pytest.raises(FileNotFoundError, match="not a split file"):
+        resolve_split(tmp_path, "nope.json")
+    with pytest.raises(FileNotFoundError, match="not a Pascal VOC"):
+        load_split(tmp_path / "missing")

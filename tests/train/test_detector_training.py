@@ -1,0 +1,77 @@
+"""A tiny detector training run (2 steps on 4 images) -> checkpoint -> ONNX usable as '--detector maskwatch'."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from maskwatch.cli import main
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, tiny_sources, pretrained):
+    out = tmp_path_factory.mktemp("det") / "run"
+    args = ["train-detector", "--data", str(tiny_sources["voc"]), "-o", str(out), "--epochs", "1",
+            "--max-steps", "2", "--max-images", "4", "--batch-size", "2", "--crop-sizes", "128", "--val-scale", "0.5",
+            "--split", "all", "--quiet"]
+    if pretrained:
+        args += ["--pretrained", str(pretrained)]
+    assert main(args) == 0
+    return out
+
+
+def test_training_writes_checkpoints_history_and_onnx(tiny_run):
+    for name in ("config.json", "split.json", "history.json", "last.pt", "best.pt", "maskwatch_detector.onnx"):
+        assert (tiny_run / name).is_file(), name
+    history = json.loads((tiny_run / "history.json").read_text())
+    assert len(history) == 1 and np.isfinite(history[0]["loss"]) and "mAP50" in history[0]
+    assert (tiny_run / "maskwatch_detector.onnx").stat().st_size < 8_000_000  # issue 6: <= 8 MB fp32
+
+
+def test_resume_continues_from_last_checkpoint(tiny_run, tmp_path):
+    from maskwatch.train.detector import DetectorConfig, fit
+
+    cfg = json.loads((tiny_run / "config.json").read_text())
+    cfg.update(output=str(tmp_path / "resumed"), epochs=2, resume=str(tiny_run / "last.pt"))
+    cfg["crop_sizes"], cfg["scale_range"] = tuple(cfg["crop_sizes"]), tuple(cfg["scale_range"])
+    out = fit(DetectorConfig(**cfg), progress=False)
+    assert [row["epoch"] for row in json.loads((out / "history.json").read_text())] == [1, 2]
+
+
+def test_exported_model_works_as_detector_maskwatch(tiny_run, tiny_sources, tmp_path, monkeypatch, astronaut):
+    from maskwatch import create_detector, load
+
+    det = create_detector("maskwatch", model_path=tiny_run / "maskwatch_detector.onnx", score_threshold=0.0)
+    assert det.scale == 0.5 and det.spec.kind == "detector"
+    faces = det.detect(astronaut)
+    assert faces.probs is not None and faces.probs.shape == (len(faces), 3)
+    assert load(det, classifier=None).detect(astronaut).probs is not None  # one pass keeps its classes
+
+    models = tmp_path / "models"  # the registry finds the file by name, as for the shipped model
+    models.mkdir()
+    shutil.copy(tiny_run / "maskwatch_detector.onnx", models / "maskwatch_detector.onnx")
+    monkeypatch.setenv("MASKWATCH_MODELS", str(models))
+    out = tmp_path / "ev"
+    assert main(["eval", "--data", str(tiny_sources["voc"]), "--split", "all", "--limit", "2", "-o", str(out),
+                 "--detector", "maskwatch", "--classifier", "none", "--no-plots", "--quiet"]) == 0
+    assert "mAP50" in json.loads((out / "detection_metrics.json").read_text())
+    img = tmp_path / "astronaut.png"
+    from maskwatch import write_image
+
+    write_image(img, astronaut)
+    assert main(["detect", str(img), "--detector", "maskwatch", "--classifier", "none", "--no-annotate",
+                 "--jsonl", str(tmp_path / "o.jsonl"), "--quiet"]) == 0
+
+
+def test_int8_quantisation_keeps_the_spec(tiny_run, tiny_sources, tmp_path, astronaut):
+    from maskwatch import create_detector
+    from maskwatch.train.detector import quantize
+    from maskwatch.voc import load_voc
+
+    out = quantize(tiny_run / "maskwatch_detector.onnx", tmp_path / "int8.onnx", load_voc(tiny_sources["voc"]), 0.5, n=2)
+    assert out["size_bytes"] < (tiny_run / "maskwatch_detector.onnx").stat().st_size / 2
+    det = create_detector("maskwatch", model_path=out["path"], score_threshold=0.0)
+    assert det.spec.kind == "detector" and det.detect(astronaut).probs is not None
