@@ -21,6 +21,7 @@ COMMANDS = {
     "train": ".train",
     "eval-classifier": ".eval_classifier",
     "export": ".export",
+    "watch": ".watch",
 }
 
 
