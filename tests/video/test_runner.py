@@ -49,6 +49,16 @@ def test_track_id_stable_with_and_without_skipping(pipe, face_video, config):
     assert sum(len(ids) for ids in seen) >= 38
 
 
+def test_pipelined_and_sequential_give_the_same_results(pipe, face_video, tmp_path):
+    outs = []
+    for pipelined in (True, False):
+        jl = tmp_path / f"{pipelined}.jsonl"
+        with VideoSource(str(face_video)) as src:
+            WatchRunner(src, VideoAnalyzer(pipe, TrackingConfig(detect_every=2)), jsonl=jl, pipelined=pipelined).run()
+        outs.append(jl.read_text())
+    assert outs[0] == outs[1] and outs[0].count("\n") == 40
+
+
 def test_classifier_skips_frames_when_tracking(pipe, face_video):
     analyzer = VideoAnalyzer(pipe, TrackingConfig(detect_every=2, classify_every=5))
     with VideoSource(str(face_video)) as src:

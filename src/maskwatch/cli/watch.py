@@ -21,7 +21,7 @@ HELP = "track faces and masks in a webcam, video file or stream"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..video.analyzer import TrackingConfig
+    from ..video.analyzer import DEFAULT_VIDEO_THREADS, TrackingConfig
     from ..video.runner import DEFAULT_QUEUE_SIZE
     from ..video.sources import DEFAULT_OPEN_TIMEOUT, DEFAULT_RECONNECT_ATTEMPTS
     from .common import add_detector_arguments
@@ -56,6 +56,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     live.add_argument("--open-timeout", type=float, default=DEFAULT_OPEN_TIMEOUT, help="seconds to wait for a stream")
     live.add_argument("--reconnect", type=int, default=DEFAULT_RECONNECT_ATTEMPTS,
                       help="reconnection attempts (back-off 0.5 s doubling to 8 s) before a dropped stream is lost")
+    live.add_argument("--threads", type=int, default=DEFAULT_VIDEO_THREADS,
+                      help="CPU threads of the detector and of the classifier each (they run in parallel; 0: "
+                           "the libraries' defaults)")
     live.add_argument("--queue-size", type=int, default=DEFAULT_QUEUE_SIZE,
                       help="frames waiting for inference at most; a live source drops the oldest beyond it")
     al = p.add_argument_group("alerts (a new track confidently without_mask / mask_worn_incorrectly)")
@@ -100,6 +103,9 @@ def format_summary(result) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    import cv2
+
+    from ..classifier import MaskClassifier
     from ..pipeline import DEFAULT_DETECTOR, load
     from ..video.analyzer import DEFAULT_VIDEO_SCALE, VideoAnalyzer
     from ..video.runner import WatchRunner, has_gui
@@ -117,7 +123,11 @@ def run(args: argparse.Namespace) -> int:
         show = False
     config = config_from_args(args)
     scale = args.scale if args.scale is not None else (DEFAULT_VIDEO_SCALE if args.detector == DEFAULT_DETECTOR else None)
-    pipe = load(detector=args.detector, classifier=args.classifier, scale=scale,
+    if args.threads > 0:
+        cv2.setNumThreads(args.threads)  # the detector runs in OpenCV's DNN module
+    classifier = MaskClassifier(None if args.classifier == "default" else args.classifier,
+                                threads=args.threads or None)
+    pipe = load(detector=args.detector, classifier=classifier, scale=scale,
                 score_threshold=args.score_threshold, min_face=args.min_face)
     alerts = None
     if args.alert_cmd or args.alert_url:

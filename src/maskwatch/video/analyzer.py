@@ -23,6 +23,9 @@ from .tracking import FaceTracker, LabelSmoother
 #: YuNet input scale for video (``maskwatch.load`` uses 2.0, tuned for photos with tiny faces);
 #: chosen by measurement in benchmarks/bench_watch.py.
 DEFAULT_VIDEO_SCALE = 1.0
+#: CPU threads for the detector and for the classifier each: they run concurrently in
+#: `WatchRunner` (measured in benchmarks/bench_watch.py).
+DEFAULT_VIDEO_THREADS = 1
 
 
 @dataclass
@@ -80,6 +83,7 @@ class VideoAnalyzer:
                                    coast=c.detect_every - 1, new_track_score=c.new_track_score)
         self.smoother = LabelSmoother(alpha=c.smoothing, hysteresis=c.hysteresis)
         self.frame = -1
+        self._det_frame = -1
         self._last_cls: dict[int, tuple[int, np.ndarray]] = {}  # track -> (frame, box) of last classification
         #: work counters, for benchmarks and the run summary
         self.detector_runs = 0
@@ -96,19 +100,29 @@ class VideoAnalyzer:
             faces = faces[np.minimum(faces.width, faces.height) >= self.pipeline.min_face]
         return faces
 
-    def process(self, image: np.ndarray, source: str | None = None) -> Faces:
-        """The faces of the next frame (RGB uint8), with track ids and smoothed probabilities."""
-        image = as_rgb_array(image)
+    def detect_stage(self, image: np.ndarray) -> Faces | None:
+        """First half of `process`: the detector, on the frames due for it (else ``None``).
+
+        `WatchRunner` calls it in its own thread, one frame ahead of `track_stage`, so that the
+        detector and the classifier work on two CPU cores at once. Call the two halves in frame
+        order, once per frame each.
+        """
+        self._det_frame += 1
+        if not self.config.track or self._det_frame % self.config.detect_every == 0:
+            return self._detect(image)
+        return None
+
+    def track_stage(self, image: np.ndarray, detections: Faces | None, source: str | None = None) -> Faces:
+        """Second half of `process`: tracking, classification of the faces due, smoothing."""
         h, w = image.shape[:2]
         self.frame += 1
         if not self.config.track:
-            faces = self._detect(image)
+            faces = detections
             if self.classifier is not None:
                 faces = self.classifier.classify(image, faces)
                 self.faces_classified += len(faces)
             return faces.with_meta(image_size=(w, h), source=source)
 
-        detections = self._detect(image) if self.frame % self.config.detect_every == 0 else None
         faces = self.tracker.update(detections, image_size=(w, h))
         self.smoother.forget(self.tracker.removed)
         for tid in self.tracker.removed:
@@ -125,6 +139,11 @@ class VideoAnalyzer:
             for i in due:
                 self._last_cls[int(faces.track_id[i])] = (self.frame, faces.xyxy[i].copy())
         return faces.with_probs(self.smoother.probs(faces.track_id), LABELS).with_meta(source=source)
+
+    def process(self, image: np.ndarray, source: str | None = None) -> Faces:
+        """The faces of the next frame (RGB uint8), with track ids and smoothed probabilities."""
+        image = as_rgb_array(image)
+        return self.track_stage(image, self.detect_stage(image), source)
 
     def _due(self, track_id: int, box: np.ndarray) -> bool:
         last = self._last_cls.get(track_id)

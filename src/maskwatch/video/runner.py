@@ -2,11 +2,12 @@
 
 ::
 
-    capture thread --(frames, bounded)--> main thread: VideoAnalyzer --(results, bounded)--> writer thread
-                                           stats, alerts, live window                        video file, JSON lines
+    capture --(frames)--> detection --(frames, detections)--> main: tracking, classification --(results)--> writer
+    thread                 thread                                   stats, alerts, live window                  thread
 
-Decoding and encoding run in their own threads (OpenCV releases the GIL while it decodes, encodes
-and runs networks), so they overlap with inference. On a live source a frame that finds the
+Every arrow is a bounded queue. Decoding, detection, classification and encoding each run in their
+own thread (OpenCV and ONNX Runtime release the GIL while they work), so on two or more CPU cores
+they overlap: the detector works on frame t+1 while the classifier works on frame t. On a live source a frame that finds the
 inference queue full replaces the oldest waiting frame, which is counted as dropped: latency
 stays bounded and memory too. On a file nothing is dropped: capture waits for inference.
 
@@ -140,6 +141,8 @@ class WatchRunner:
         queue_size: bound of both queues.
         max_frames: stop after this many frames read (``None``: until the source ends).
         on_result: ``on_result(frame, faces)`` called in the inference thread for every result.
+        pipelined: run the analyzer's detector in its own thread, one frame ahead (when the
+            analyzer has ``detect_stage`` / ``track_stage``).
     """
 
     def __init__(
@@ -155,6 +158,7 @@ class WatchRunner:
         max_frames: int | None = None,
         annotator: BoxAnnotator | None = None,
         on_result: Callable[[Frame, Faces], None] | None = None,
+        pipelined: bool = True,
     ):
         if queue_size < 1:
             raise ValueError(f"queue_size must be >= 1, got {queue_size}")
@@ -172,6 +176,8 @@ class WatchRunner:
         self._stop = threading.Event()
         self._in: queue.Queue = queue.Queue(maxsize=self.queue_size)
         self._out: queue.Queue = queue.Queue(maxsize=self.queue_size)
+        self.pipelined = pipelined and hasattr(analyzer, "detect_stage") and hasattr(analyzer, "track_stage")
+        self._det: queue.Queue = queue.Queue(maxsize=self.queue_size)
         self._errors: list[BaseException] = []
         self.result = WatchResult(source=source.name)
 
@@ -230,6 +236,26 @@ class WatchRunner:
                 except queue.Empty:
                     pass
 
+    def _get(self, q: queue.Queue) -> Any:
+        """Blocking get that returns `_END` when the run stops."""
+        while True:
+            try:
+                return q.get(timeout=0.1)
+            except queue.Empty:
+                if self._stop.is_set():
+                    return _END
+
+    def _detect(self) -> None:
+        try:
+            while (frame := self._get(self._in)) is not _END:
+                if not self._put(self._det, (frame, self.analyzer.detect_stage(frame.image))):
+                    break
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            self._errors.append(exc)
+            self._stop.set()
+        finally:
+            self._put_end(self._det)
+
     def _write(self, video: VideoFileWriter | None, jsonl: IO[str] | None) -> None:
         try:
             while True:
@@ -260,9 +286,12 @@ class WatchRunner:
             jsonl = self.jsonl
         capture = threading.Thread(target=self._capture, name="maskwatch-capture", daemon=True)
         writer = threading.Thread(target=self._write, args=(video, jsonl), name="maskwatch-writer", daemon=True)
+        detector = threading.Thread(target=self._detect, name="maskwatch-detect", daemon=True)
         writer.start()
         start = time.perf_counter()
         capture.start()
+        if self.pipelined:
+            detector.start()
         try:
             self._loop()
         except KeyboardInterrupt:
@@ -274,6 +303,8 @@ class WatchRunner:
             self._put_end(self._out)
             writer.join()
             capture.join(timeout=5.0)
+            if self.pipelined:
+                detector.join(timeout=5.0)
             if video is not None:
                 video.close()
             if own_jsonl:
@@ -293,15 +324,16 @@ class WatchRunner:
         analyzer, alerts = self.analyzer, self.alerts
         need_image = self.show or self.output is not None
         while True:
-            try:
-                frame = self._in.get(timeout=0.1)
-            except queue.Empty:
-                if self._stop.is_set() and not self._errors:
-                    return
-                continue
-            if frame is _END:
+            item = self._get(self._det if self.pipelined else self._in)
+            if item is _END:
                 return
-            faces = analyzer.process(frame.image, source=f"{self.source.name}#{frame.index}")
+            name = f"{self.source.name}#{item[0].index if self.pipelined else item.index}"
+            if self.pipelined:
+                frame, detections = item
+                faces = analyzer.track_stage(frame.image, detections, source=name)
+            else:
+                frame = item
+                faces = analyzer.process(frame.image, source=name)
             self.result.frames_processed += 1
             self.stats.update(frame.time, faces)
             if alerts is not None and faces.track_id is not None:
