@@ -3,8 +3,9 @@
     python benchmarks/bench_watch.py [--shared ../shared] [--seconds 40] [--quick]
 
 Builds a 640x480, 25 fps test video from real face photos in ../shared/data/crops (people with a
-mask, without one, and wearing it incorrectly; 1-5 faces at a time that enter, leave, move,
-bounce and change size over a blurred scene photo, with camera noise and brightness flicker),
+mask, without one, and wearing it incorrectly, one of whom puts a mask on half-way; 1-5 faces at a
+time that enter, leave, move, bounce and change size over a blurred scene photo, with camera
+noise and brightness flicker),
 encoded with OpenCV's mp4v like a phone or webcam recording. Ground truth (box and label of every
 pasted face in every frame) comes from the construction.
 
@@ -47,6 +48,14 @@ class Actor:
     vel: np.ndarray
     size: float
     size_phase: float
+    swap_at: int | None = None  # frame at which the person puts a mask on
+    swap_image: np.ndarray | None = None
+
+    def label_at(self, i: int) -> str:
+        return "with_mask" if self.swap_at is not None and i >= self.swap_at else self.label
+
+    def image_at(self, i: int) -> np.ndarray:
+        return self.swap_image if self.swap_at is not None and i >= self.swap_at else self.image
 
 
 def make_actors(shared: Path, n_frames: int, rng: np.random.Generator) -> list[Actor]:
@@ -64,6 +73,15 @@ def make_actors(shared: Path, n_frames: int, rng: np.random.Generator) -> list[A
         pos = rng.uniform([0, 0], [W - size, H - size])
         vel = rng.uniform(-3.0, 3.0, 2)
         actors.append(Actor(label, image, start, min(n_frames, start + length), pos, vel, size, rng.uniform(0, 6.28)))
+    # one person puts a mask on half-way (the same person's photo with and without a mask), so
+    # smoothing is also measured on a real change, not only on noise
+    a = actors[1]
+    pairs = [p for p in files["without_mask"] if (shared / "data/crops/prajnasb/with_mask" / f"{p.stem}-with-mask.jpg").is_file()]
+    pair = pairs[int(rng.integers(len(pairs)))]
+    a.image = cv2.cvtColor(cv2.imread(str(pair)), cv2.COLOR_BGR2RGB)
+    a.swap_image = cv2.cvtColor(cv2.imread(str(pair.parent.parent / "with_mask" / f"{pair.stem}-with-mask.jpg")),
+                                cv2.COLOR_BGR2RGB)
+    a.swap_at = (a.start + a.end) // 2
     return actors
 
 
@@ -89,13 +107,14 @@ def build_video(shared: Path, path: Path, seconds: float, seed: int = 0) -> list
                 if a.pos[d] < 0 or a.pos[d] + side > limit:
                     a.vel[d] *= -1
                     a.pos[d] = np.clip(a.pos[d], 0, limit - side)
-            h0, w0 = a.image.shape[:2]
+            image = a.image_at(i)
+            h0, w0 = image.shape[:2]
             ph, pw = int(side), int(side * w0 / h0)
             x, y = int(a.pos[0]), int(a.pos[1])
             pw = min(pw, W - x)
-            patch = cv2.resize(a.image, (int(side * w0 / h0), ph), interpolation=cv2.INTER_AREA)[:, :pw]
+            patch = cv2.resize(image, (int(side * w0 / h0), ph), interpolation=cv2.INTER_AREA)[:, :pw]
             frame[y:y + ph, x:x + pw] = cv2.cvtColor(patch, cv2.COLOR_RGB2BGR)
-            boxes.append((np.array([x, y, x + pw, y + ph], np.float32), a.label))
+            boxes.append((np.array([x, y, x + pw, y + ph], np.float32), a.label_at(i)))
         light = 0.9 * light + rng.normal(0, 2.0)
         frame = frame + light + rng.normal(0, 4.0, frame.shape)
         writer.write(np.clip(frame, 0, 255).astype(np.uint8))
@@ -218,6 +237,12 @@ def markdown(results: dict) -> str:
                   "| variant | frames/s | recall | label acc. |", "|---|---:|---:|---:|"]
         for name, r in results["variants"].items():
             lines.append(f"| {name} | {r['fps']:.1f} | {r['recall']:.3f} | {r['label_accuracy']:.3f} |")
+    if "smoothing_sweep" in results:
+        lines += ["", "Smoothing strength at the default tracking settings (accuracy also measures how fast a real "
+                      "change, a person putting a mask on, comes through):", "",
+                  "| smoothing | flips / track / min | label acc. |", "|---|---:|---:|"]
+        for name, r in results["smoothing_sweep"].items():
+            lines.append(f"| {name} | {r['flips_per_track_minute']:.2f} | {r['label_accuracy']:.3f} |")
     if "with_video_output" in results:
         r = results["with_video_output"]
         lines += ["", f"Default configuration writing the annotated video too: {r['fps']:.1f} frames/s "
@@ -314,7 +339,15 @@ def main(argv: list[str] | None = None) -> int:
             for other_scale in (0.5, 0.75):
                 other = make_pipeline(other_scale, DEFAULT_VIDEO_THREADS)
                 variants[f"every frame, detector scale {other_scale}"] = run_config(video, other, every, truth)
-            make_pipeline(scale, DEFAULT_VIDEO_THREADS)
+            pipe = make_pipeline(scale, DEFAULT_VIDEO_THREADS)
+            # smoothing strength: flips vs how fast a real change comes through (label accuracy)
+            sweep = {}
+            for alpha in (0.2, 0.3, 0.5):
+                for hyst in (0.1, 0.2, 0.3):
+                    r = run_config(video, pipe, TrackingConfig(smoothing=alpha, hysteresis=hyst), truth, repeat=1)
+                    sweep[f"alpha {alpha}, hysteresis {hyst}"] = {k: r[k] for k in
+                                                                  ("flips_per_track_minute", "label_accuracy")}
+            results["smoothing_sweep"] = sweep
             for name, r in variants.items():
                 print(f"{name}: {r}", flush=True)
             results["variants"] = variants
