@@ -44,3 +44,46 @@ def test_watch_show_without_gui_points_elsewhere(shared_models, face_video, caps
         pytest.skip("this OpenCV build has a GUI")
     assert main(["watch", str(face_video), "--show"]) == 2
     assert "live view" in capsys.readouterr().err
+
+
+def test_watch_mjpeg_stream(shared_models, astronaut, tmp_path, capsys):
+    from .conftest import MjpegServer, moving_frames
+
+    jl = tmp_path / "cam.jsonl"
+    with MjpegServer(moving_frames(astronaut, 20), fps=30) as server:
+        rc = main(["watch", server.url, "--jsonl", str(jl), "--reconnect", "0", "--summary", str(tmp_path / "s.json")])
+    assert rc == 1  # the camera went away and was not reconnected: outputs finished, non-zero exit
+    lines = jl.read_text().splitlines()
+    assert len(lines) >= 10 and all(json.loads(line)["frame"] >= 0 for line in lines)
+    summary = json.loads((tmp_path / "s.json").read_text())["result"]
+    assert summary["frames_processed"] + summary["frames_dropped"] == summary["frames_read"]
+    assert "stream was lost" in capsys.readouterr().err
+
+
+def test_ctrl_c_on_the_command_line(shared_models, astronaut, tmp_path):
+    """A real SIGINT to a running `maskwatch watch`: exit 130, playable video, whole JSON lines."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from .conftest import moving_frames, write_video
+
+    video = write_video(tmp_path / "long.mp4", moving_frames(astronaut, 40) * 15)  # 600 frames
+    out, jl = tmp_path / "out.mp4", tmp_path / "out.jsonl"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    proc = subprocess.Popen([sys.executable, "-m", "maskwatch.cli", "watch", str(video), "-o", str(out),
+                             "--jsonl", str(jl), "--detect-every", "1", "--classify-every", "1"],
+                            env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 30
+    while time.time() < deadline and (not jl.exists() or jl.read_text().count("\n") < 20):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    lines = jl.read_text().splitlines()
+    assert 20 <= len(lines) < 600
+    assert [json.loads(line)["frame"] for line in lines] == list(range(len(lines)))
+    assert count_frames(out) == len(lines)
+    assert "interrupted" in err

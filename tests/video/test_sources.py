@@ -90,3 +90,12 @@ def test_webcam_through_the_same_abstraction(astronaut):
 def test_webcam_missing():
     with pytest.raises(VideoSourceError, match="webcam did not open"):
         VideoSource(0, opener=FakeOpener([FakeCapture([], opened=False)]))
+
+
+def test_video_file_over_http_is_read_frame_by_frame(face_video):
+    from .conftest import FileServer
+
+    with FileServer(face_video) as server, VideoSource(server.url, reconnect_attempts=0) as src:
+        assert src.kind == "stream" and not src.live and src.frame_count == 40  # finite: nothing dropped
+        frames = list(src)
+    assert [f.index for f in frames] == list(range(40)) and not src.lost

@@ -91,6 +91,9 @@ class VideoSource:
             ``cv2.VideoCapture`` methods ``isOpened``, ``read``, ``get`` and ``release``; tests and
             unusual cameras plug in here.
         sleep: the function used to wait between reconnection attempts.
+        live: treat the source as live (drop frames that cannot be processed in time, reconnect)
+            or not. By default webcams and streams are live, except a URL whose frame count is
+            known: that is a video file served over the network, read frame by frame.
     Raises:
         VideoSourceError: the file does not exist or is not a video, the URL or webcam does not
             open.
@@ -106,6 +109,7 @@ class VideoSource:
         reconnect_max_delay: float = DEFAULT_RECONNECT_MAX_DELAY,
         opener: Opener | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        live: bool | None = None,
     ):
         self.spec = spec
         self.kind = source_kind(spec)
@@ -132,7 +136,11 @@ class VideoSource:
         w, h = int(self._prop(cv2.CAP_PROP_FRAME_WIDTH)), int(self._prop(cv2.CAP_PROP_FRAME_HEIGHT))
         self.size: tuple[int, int] | None = (w, h) if w > 0 and h > 0 else None
         n = int(self._prop(cv2.CAP_PROP_FRAME_COUNT))
-        self.frame_count: int | None = n if self.kind == "file" and n > 0 else None
+        self.frame_count: int | None = n if self.kind != "webcam" and n > 0 else None
+        #: live sources drop frames they cannot process in time and are reconnected when they stop
+        if live is None:
+            live = self.kind == "webcam" or (self.kind == "stream" and not self.frame_count)
+        self.live = bool(live)
         self._pending: np.ndarray | None = None
         if self.kind == "file":  # a file OpenCV "opens" but cannot decode is not a video
             ok, bgr = self._cap.read()
@@ -140,11 +148,6 @@ class VideoSource:
                 self._cap.release()
                 raise VideoSourceError(f"{self.name}: not a readable video file (no frame could be decoded)")
             self._pending = bgr
-
-    @property
-    def live(self) -> bool:
-        """Webcams and streams are live: frames that are not read in time are gone."""
-        return self.kind != "file"
 
     def _prop(self, prop: int) -> float:
         try:
