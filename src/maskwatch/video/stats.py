@@ -106,6 +106,7 @@ class ComplianceStats:
 
         matplotlib.use("Agg", force=False)
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
 
         rows = self.per_second()
         path = Path(path)
@@ -113,6 +114,7 @@ class ComplianceStats:
         fig, ax = plt.subplots(figsize=(9, 3.6), dpi=110)
         try:
             if rows:
+                rows = rows + [dict(rows[-1], second=rows[-1]["second"] + 1)]  # draw the last second too
                 t = np.array([r["second"] for r in rows])
                 ys = [np.array([r[label] for r in rows]) for label in self.labels]
                 colors = [np.array(COLORS.get(label, (128, 128, 128))) / 255 for label in self.labels]
@@ -128,6 +130,7 @@ class ComplianceStats:
                 ax.legend(loc="upper left", fontsize=8)
             else:
                 ax.text(0.5, 0.5, "no frames", ha="center", va="center", transform=ax.transAxes)
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_xlabel("time (s)")
             ax.set_ylabel("faces (tracks) per second")
             ax.set_title(title or "Mask compliance over time")
