@@ -12,6 +12,7 @@ exits with 1, a source that never opens with 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -103,16 +104,9 @@ def format_summary(result) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import cv2
-
-    from ..classifier import MaskClassifier
-    from ..pipeline import DEFAULT_DETECTOR, load
-    from ..video.analyzer import DEFAULT_VIDEO_SCALE, VideoAnalyzer
-    from ..video.runner import WatchRunner, has_gui
+    from ..video.runner import has_gui
     from ..video.sources import VideoSource
-    from ..video.stats import AlertHook, ComplianceStats
     from . import error
-    from .common import open_output
 
     show = args.show
     if show and not has_gui():
@@ -122,6 +116,22 @@ def run(args: argparse.Namespace) -> int:
             return 2
         show = False
     config = config_from_args(args)
+    # the source first: a file or URL that does not open fails before the models load
+    source = VideoSource(args.source, open_timeout=args.open_timeout, reconnect_attempts=args.reconnect)
+    with source:
+        return _watch(args, source, config, show)
+
+
+def _watch(args: argparse.Namespace, source, config, show: bool) -> int:
+    import cv2
+
+    from ..classifier import MaskClassifier
+    from ..pipeline import DEFAULT_DETECTOR, load
+    from ..video.analyzer import DEFAULT_VIDEO_SCALE, VideoAnalyzer
+    from ..video.runner import WatchRunner
+    from ..video.stats import AlertHook, ComplianceStats
+    from .common import open_output
+
     scale = args.scale if args.scale is not None else (DEFAULT_VIDEO_SCALE if args.detector == DEFAULT_DETECTOR else None)
     if args.threads > 0:
         cv2.setNumThreads(args.threads)  # the detector runs in OpenCV's DNN module
@@ -133,7 +143,6 @@ def run(args: argparse.Namespace) -> int:
     if args.alert_cmd or args.alert_url:
         alerts = AlertHook(command=args.alert_cmd, url=args.alert_url, min_interval=args.alert_interval,
                            confidence=args.alert_confidence)
-    source = VideoSource(args.source, open_timeout=args.open_timeout, reconnect_attempts=args.reconnect)
     stats = ComplianceStats()
 
     def on_sigterm(signum, frame):  # a service manager stopping us: finish outputs like Ctrl-C
@@ -141,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        with source, open_output(args.jsonl) if args.jsonl else _null() as jsonl:
+        with open_output(args.jsonl) if args.jsonl else contextlib.nullcontext() as jsonl:
             runner = WatchRunner(source, VideoAnalyzer(pipe, config), output=args.output, jsonl=jsonl, stats=stats,
                                  alerts=alerts, show=show, queue_size=args.queue_size, max_frames=args.max_frames)
             result = runner.run()
@@ -154,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
     if args.summary:
         Path(args.summary).parent.mkdir(parents=True, exist_ok=True)
         settings = {"source": source.name, "detector": args.detector, "scale": scale, "classifier": args.classifier,
-                    "tracking": config.to_dict()}
+                    "threads": args.threads, "queue_size": args.queue_size, "tracking": config.to_dict()}
         Path(args.summary).write_text(json.dumps({"result": result.to_dict(), "settings": settings}, indent=2) + "\n")
     if not args.quiet:
         print(format_summary(result), file=sys.stderr, flush=True)
@@ -162,10 +171,3 @@ def run(args: argparse.Namespace) -> int:
         return 130
     return 1 if result.source_lost else 0
 
-
-class _null:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False

@@ -177,7 +177,8 @@ class WatchRunner:
         self._in: queue.Queue = queue.Queue(maxsize=self.queue_size)
         self._out: queue.Queue = queue.Queue(maxsize=self.queue_size)
         self.pipelined = pipelined and hasattr(analyzer, "detect_stage") and hasattr(analyzer, "track_stage")
-        self._det: queue.Queue = queue.Queue(maxsize=self.queue_size)
+        # live: the detector works at most one frame ahead, so that results stay fresh
+        self._det: queue.Queue = queue.Queue(maxsize=1 if source.live else self.queue_size)
         self._errors: list[BaseException] = []
         self.result = WatchResult(source=source.name)
 
