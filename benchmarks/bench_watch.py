@@ -214,12 +214,14 @@ def markdown(results: dict) -> str:
         f"{env['cpus']} CPU cores ({env['machine']}), 1-minute load average {env['load_average_start']:g} at the "
         f"start, {env.get('load_average_end', 0):g} at the end; {env['note']}.",
         "",
-        "| configuration | frames/s | detector runs | classifications | recall | label acc. | flips / track / min |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        f"| configuration | frames/s | detector runs | classifications | recall | label acc. | tracks "
+        f"({results['video']['people']} people) | flips / track / min |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in results["configs"].items():
         lines.append(f"| {name} | {r['fps']:.1f} | {r['detector_runs']} | {r['faces_classified']} | "
-                     f"{r['recall']:.3f} | {r['label_accuracy']:.3f} | {r['flips_per_track_minute']:.2f} |")
+                     f"{r['recall']:.3f} | {r['label_accuracy']:.3f} | {r['tracks'] or '-'} | "
+                     f"{r['flips_per_track_minute']:.2f} |")
     lines += ["", "Label smoothing (same tracking settings, smoothing on vs off):", "",
               "| tracking settings | flips/track/min off | on | fewer by | label acc. off | on |",
               "|---|---:|---:|---:|---:|---:|"]
@@ -303,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         pipe = make_pipeline(scale, DEFAULT_VIDEO_THREADS)
         run_config(video, pipe, TrackingConfig(), truth, repeat=1)  # warm-up
         results = {
-            "video": {"width": W, "height": H, "fps": FPS, "seconds": seconds, "frames": len(truth),
+            "video": {"width": W, "height": H, "fps": FPS, "seconds": seconds, "frames": len(truth), "people": 10,
                       "faces_min": min(counts), "faces_max": max(counts), "faces_mean": round(float(np.mean(counts)), 2)},
             "environment": {"cpus": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version(),
                             "opencv": cv2.__version__, "detector_scale": scale, "note": args.note or "no note",

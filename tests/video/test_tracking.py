@@ -116,3 +116,19 @@ def test_smoother_probs_are_distributions_and_consistent():
 def test_smoother_rejects_bad_settings(kwargs):
     with pytest.raises(ValueError):
         LabelSmoother(**kwargs)
+
+
+def test_sudden_box_change_keeps_the_track():
+    """A face sliding half out of the picture: the detector's box shrinks to a sliver, IoU < 0.3."""
+    tracker = FaceTracker()
+    tracker.update(Faces(np.array([[100, 100, 200, 200]], np.float32)))
+    out = tracker.update(Faces(np.array([[140, 120, 175, 180]], np.float32)))
+    assert out.track_id.tolist() == [1]
+    far = tracker.update(Faces(np.array([[300, 100, 400, 200]], np.float32)))
+    assert far.track_id.tolist() == [2]  # but a face elsewhere is someone else
+
+
+def test_centre_fallback_can_be_turned_off():
+    tracker = FaceTracker(centre_distance=0)
+    tracker.update(Faces(np.array([[100, 100, 200, 200]], np.float32)))
+    assert tracker.update(Faces(np.array([[140, 120, 175, 180]], np.float32))).track_id.tolist() == [2]

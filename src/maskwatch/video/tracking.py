@@ -122,9 +122,12 @@ class FaceTracker:
         coast: frames a track is still *reported* without a matching detection (predicted box).
             Set it to at least ``detect_every - 1`` when the detector skips frames.
         new_track_score: detections below this score only continue tracks, never start one.
+        centre_distance: a track and a detection left over after IoU matching still match when
+            their centres are closer than this fraction of the track's box side (0: off).
     """
 
-    def __init__(self, iou_threshold: float = 0.3, max_age: int = 30, coast: int = 0, new_track_score: float = 0.0):
+    def __init__(self, iou_threshold: float = 0.3, max_age: int = 30, coast: int = 0, new_track_score: float = 0.0,
+                 centre_distance: float = 0.5):
         if not 0.0 <= iou_threshold <= 1.0:
             raise ValueError(f"iou_threshold must be in [0, 1], got {iou_threshold}")
         if max_age < 0 or coast < 0:
@@ -133,6 +136,7 @@ class FaceTracker:
         self.max_age = int(max_age)
         self.coast = int(coast)
         self.new_track_score = float(new_track_score)
+        self.centre_distance = float(centre_distance)
         self.tracks: list[Track] = []
         self.removed: list[int] = []  #: ids retired by the last update (for per-track state elsewhere)
         self._next_id = 1
@@ -174,6 +178,17 @@ class FaceTracker:
         boxes = faces.xyxy
         iou = ops.box_iou(np.stack([t.box for t in self.tracks]) if self.tracks else np.zeros((0, 4)), boxes)
         pairs = match_greedy(iou, self.iou_threshold)
+        # second chance for what is left: a detection whose centre lies close to a track's predicted
+        # centre (a box that suddenly changed size, e.g. a face half out of the picture)
+        rows = [r for r in range(len(self.tracks)) if r not in {r for r, _ in pairs}]
+        cols = [c for c in range(len(boxes)) if c not in {c for _, c in pairs}]
+        if rows and cols and self.centre_distance > 0:
+            tb = np.stack([self.tracks[r].box for r in rows])
+            db = boxes[cols]
+            dist = np.linalg.norm(((tb[:, None, :2] + tb[:, None, 2:]) - (db[None, :, :2] + db[None, :, 2:])) / 2, axis=2)
+            side = np.maximum(tb[:, 2] - tb[:, 0], tb[:, 3] - tb[:, 1])[:, None]
+            closeness = 1 - dist / (self.centre_distance * np.maximum(side, 1e-3))
+            pairs += [(rows[r], cols[c]) for r, c in match_greedy(closeness, 1e-6)]
         matched = {c for _, c in pairs}
         for r, c in pairs:
             t = self.tracks[r]
