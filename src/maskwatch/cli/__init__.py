@@ -23,6 +23,7 @@ COMMANDS = {
     "export": ".export",
     "eval": ".eval",
     "train-detector": ".train_detector",
+    "watch": ".watch",
 }
 
 

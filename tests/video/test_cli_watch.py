@@ -1,0 +1,89 @@
+import json
+
+import pytest
+
+from maskwatch.cli import main
+
+from .conftest import count_frames, free_port
+
+
+def test_watch_file_writes_every_output(shared_models, face_video, tmp_path, capsys):
+    out = tmp_path / "out"
+    rc = main(["watch", str(face_video), "-o", str(out / "a.mp4"), "--jsonl", str(out / "a.jsonl"),
+               "--csv", str(out / "a.csv"), "--chart", str(out / "a.png"), "--summary", str(out / "s.json")])
+    assert rc == 0
+    assert count_frames(out / "a.mp4") == 40
+    assert len((out / "a.jsonl").read_text().splitlines()) == 40
+    assert (out / "a.png").stat().st_size > 0 and (out / "a.csv").read_text().startswith("second,faces")
+    summary = json.loads((out / "s.json").read_text())
+    assert summary["settings"]["tracking"]["detect_every"] >= 1 and summary["result"]["frames_processed"] == 40
+    err = capsys.readouterr().err
+    assert "40 frames processed" in err and "unique tracks: 1" in err
+
+
+def test_watch_no_smooth_and_no_track_flags(shared_models, face_video, tmp_path):
+    assert main(["watch", str(face_video), "--no-smooth", "--detect-every", "1", "--quiet",
+                 "--jsonl", str(tmp_path / "a.jsonl")]) == 0
+    assert main(["watch", str(face_video), "--no-track", "--quiet", "--max-frames", "5"]) == 0
+
+
+@pytest.mark.parametrize("source, message", [
+    ("missing.mp4", "no such video file"),
+    ("http://127.0.0.1:{port}/cam.mjpg", "did not open"),
+])
+def test_watch_bad_source_exits_non_zero(shared_models, tmp_path, capsys, source, message):
+    rc = main(["watch", source.format(port=free_port()), "--open-timeout", "2"])
+    assert rc == 2
+    assert message in capsys.readouterr().err
+
+
+def test_watch_show_without_gui_points_elsewhere(shared_models, face_video, capsys):
+    from maskwatch.video import has_gui
+
+    if has_gui():
+        pytest.skip("this OpenCV build has a GUI")
+    assert main(["watch", str(face_video), "--show"]) == 2
+    assert "live view" in capsys.readouterr().err
+
+
+def test_watch_mjpeg_stream(shared_models, astronaut, tmp_path, capsys):
+    from .conftest import MjpegServer, moving_frames
+
+    jl = tmp_path / "cam.jsonl"
+    with MjpegServer(moving_frames(astronaut, 20), fps=30) as server:
+        rc = main(["watch", server.url, "--jsonl", str(jl), "--reconnect", "0", "--summary", str(tmp_path / "s.json")])
+    assert rc == 1  # the camera went away and was not reconnected: outputs finished, non-zero exit
+    lines = jl.read_text().splitlines()
+    assert len(lines) >= 10 and all(json.loads(line)["frame"] >= 0 for line in lines)
+    summary = json.loads((tmp_path / "s.json").read_text())["result"]
+    assert summary["frames_processed"] + summary["frames_dropped"] == summary["frames_read"]
+    assert "stream was lost" in capsys.readouterr().err
+
+
+def test_ctrl_c_on_the_command_line(shared_models, astronaut, tmp_path):
+    """A real SIGINT to a running `maskwatch watch`: exit 130, playable video, whole JSON lines."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from .conftest import moving_frames, write_video
+
+    video = write_video(tmp_path / "long.mp4", moving_frames(astronaut, 40) * 15)  # 600 frames
+    out, jl = tmp_path / "out.mp4", tmp_path / "out.jsonl"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    proc = subprocess.Popen([sys.executable, "-m", "maskwatch.cli", "watch", str(video), "-o", str(out),
+                             "--jsonl", str(jl), "--detect-every", "1", "--classify-every", "1"],
+                            env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 30
+    while time.time() < deadline and (not jl.exists() or jl.read_text().count("\n") < 20):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    lines = jl.read_text().splitlines()
+    assert 20 <= len(lines) < 600
+    assert [json.loads(line)["frame"] for line in lines] == list(range(len(lines)))
+    assert count_frames(out) == len(lines)
+    assert "interrupted" in err
