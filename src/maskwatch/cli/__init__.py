@@ -21,6 +21,8 @@ COMMANDS = {
     "train": ".train",
     "eval-classifier": ".eval_classifier",
     "export": ".export",
+    "serve": ".serve",
+    "app": ".app",
 }
 
 
