@@ -28,7 +28,7 @@ def streamlit_command(args: argparse.Namespace) -> list[str]:
             "--server.address", args.host, "--server.port", str(args.port),
             "--server.headless", "false" if args.open_browser else "true",
             "--server.maxUploadSize", str(args.max_upload_mb),
-            "--browser.gatherUsageStats", "false"]
+            "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -161,6 +161,13 @@ _UPLOAD_BODY = {
     },
 }
 
+_DETECT_EXAMPLE = {
+    "source": "photo.jpg", "width": 640, "height": 480, "error": None,
+    "faces": [{"box": [225.9, 47.5, 335.4, 167.4], "det_score": 0.9494, "label": "with_mask", "confidence": 0.9028,
+               "probs": {"with_mask": 0.9028, "without_mask": 0.0013, "mask_worn_incorrectly": 0.0959},
+               "landmarks": [[256.5, 95.8], [307.3, 97.9], [281.5, 123.4], [256.2, 134.7], [303.4, 136.6]]}],
+}
+
 _ERRORS = {code: {"description": text, "content": {"application/json": {"example": {"error": "..."}}}}
            for code, text in [(400, "corrupt image or malformed body"), (413, "upload or image too large"),
                               (415, "not an image"), (422, "no 'file' field")]}
@@ -186,7 +193,11 @@ def create_app(settings: Settings | None = None, pipeline_factory: Callable[[Set
         yield
         app.state.pool = None
 
-    app = FastAPI(title="maskwatch", version=__version__, lifespan=lifespan,
+    try:  # /docs served from the package (Swagger UI 5), not from a CDN: works offline
+        from fastapi_offline import FastAPIOffline as make_app
+    except ImportError:  # pragma: no cover - plain FastAPI: /docs loads Swagger UI from a CDN
+        make_app = FastAPI
+    app = make_app(title="maskwatch", version=__version__, lifespan=lifespan,
                   description="Face-mask detection: find faces and label each with_mask / without_mask / "
                               "mask_worn_incorrectly. Uploads are read in memory; the image type is sniffed "
                               "from the bytes.")
@@ -232,7 +243,7 @@ def create_app(settings: Settings | None = None, pipeline_factory: Callable[[Set
 
     @app.post("/v1/detect", openapi_extra=_UPLOAD_BODY, responses={
         200: {"description": "the faces found (JSON), or the annotated image with annotate=true",
-              "content": {"image/jpeg": {}}}, **_ERRORS})
+              "content": {"application/json": {"example": _DETECT_EXAMPLE}, "image/jpeg": {}}}, **_ERRORS})
     async def detect(
         request: Request,
         annotate: bool = Query(False, description="return the annotated JPEG instead of JSON"),

@@ -80,14 +80,14 @@ def show_counts(counts: dict[str, int]) -> None:
     domain = list(counts)
     colors = ["#{:02x}{:02x}{:02x}".format(*COLORS.get(label, (80, 160, 255))) for label in domain]
     chart = alt.Chart(frame).mark_bar().encode(
-        x=alt.X("label:N", sort=domain, title=None), y=alt.Y("faces:Q", title="faces", axis=alt.Axis(tickMinStep=1)),
+        x=alt.X("label:N", sort=domain, title=None, axis=alt.Axis(labelAngle=0)), y=alt.Y("faces:Q", title="faces", axis=alt.Axis(tickMinStep=1)),
         color=alt.Color("label:N", scale=alt.Scale(domain=domain, range=colors), legend=None))
     st.altair_chart(chart.properties(height=220), width="stretch")
 
 
 def show_image(result, index: int) -> dict:
     record = result.record
-    left, right = st.columns([3, 2])
+    left, right = st.columns([1, 1])
     left.image(result.annotated, caption=f"{result.name}: {len(result.faces)} face(s)", width="stretch")
     with right:
         rows = faces_table(record)
@@ -143,14 +143,14 @@ def process_uploads(files, pipe, opts: dict) -> None:
         return
     for kind, i, result in sections:
         records.extend(result.records if kind == "video" else [result.record])
-    st.subheader("Summary" if len(sections) > 1 else "Faces per label")
-    show_counts(label_counts(records))
     for kind, i, result in sections:
         st.subheader(result.name)
         if kind == "image":
             show_image(result, i)
         else:
             show_video(result, i)
+    st.subheader(f"Faces per label, all {len(sections)} uploads" if len(sections) > 1 else "Faces per label")
+    show_counts(label_counts(records))
 
 
 def main() -> None:
