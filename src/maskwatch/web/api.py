@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import anyio
+import cv2
 import numpy as np
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -62,6 +63,7 @@ class Settings:
     max_pixels: int = DEFAULT_MAX_UPLOAD_PIXELS
     workers: int = field(default_factory=_default_workers)  # inference threads, one detector each
     threads_per_worker: int = 1  # ONNX Runtime intra-op threads of the shared classifier session
+    opencv_threads: int = 0  # OpenCV's thread pool size, process-wide (0: leave OpenCV's default)
     jpeg_quality: int = 90
 
     def __post_init__(self) -> None:
@@ -187,11 +189,15 @@ def create_app(settings: Settings | None = None, pipeline_factory: Callable[[Set
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         started = time.perf_counter()
+        previous_cv_threads = cv2.getNumThreads()
+        if settings.opencv_threads > 0:
+            cv2.setNumThreads(settings.opencv_threads)
         app.state.pool = await anyio.to_thread.run_sync(PipelinePool, settings, pipeline_factory)
         app.state.limiter = anyio.CapacityLimiter(settings.workers)
         log.info("maskwatch API ready in %.1f s: %s", time.perf_counter() - started, app.state.pool.describe())
         yield
         app.state.pool = None
+        cv2.setNumThreads(previous_cv_threads)
 
     try:  # /docs served from the package (Swagger UI 5), not from a CDN: works offline
         from fastapi_offline import FastAPIOffline as make_app
