@@ -178,6 +178,30 @@ def test_413_image_has_too_many_pixels(client):
     _error(_post(client, _png(np.zeros((700, 700, 3), np.uint8)), "huge.png"), 413, "above")
 
 
+@pytest.mark.parametrize("fmt", ["GIF", "BMP", "TIFF", "WEBP"])
+def test_413_declared_size_refused_before_decoding(client, fmt):
+    """A small file whose header declares a huge image (a decompression bomb) is refused unread."""
+    import struct
+
+    data = bytearray(_pil_bytes(np.zeros((8, 8, 3), np.uint8), fmt))
+    big = 30000
+    if fmt == "GIF":
+        data[6:10] = struct.pack("<HH", big, big)
+    elif fmt == "BMP":
+        data[18:26] = struct.pack("<ii", big, big)
+    elif fmt == "WEBP":  # lossy VP8: 14-bit sizes
+        data[26:30] = struct.pack("<HH", 16000, 16000)
+    else:  # TIFF: rewrite the width/height entries of the first IFD
+        (ifd,) = struct.unpack("<I", data[4:8])
+        (count,) = struct.unpack("<H", data[ifd : ifd + 2])
+        for i in range(count):
+            at = ifd + 2 + 12 * i
+            tag, kind = struct.unpack("<HH", data[at : at + 4])
+            if tag in (256, 257):
+                data[at + 8 : at + 12] = struct.pack("<HH", big, 0) if kind == 3 else struct.pack("<I", big)
+    _error(_post(client, bytes(data), f"bomb.{fmt.lower()}"), 413, "above the limit")
+
+
 @pytest.mark.parametrize("kwargs", [
     {"files": {"image": ("a.jpg", b"\xff\xd8\xff")}},  # wrong field name
     {"data": {"file": "not a file"}},  # urlencoded form

@@ -6,7 +6,9 @@ import asyncio
 
 import pytest
 
+from maskwatch.errors import ImageTooLargeError
 from maskwatch.web.uploads import (
+    declared_size,
     MissingFieldError,
     UnsupportedMediaError,
     UploadTooLargeError,
@@ -110,3 +112,37 @@ def test_multipart_stops_reading_at_the_limit():
 def test_multipart_missing_field(body, ctype):
     with pytest.raises(MissingFieldError):
         _read(body, ctype=ctype)
+
+
+@pytest.mark.parametrize("fmt, options", [
+    ("PNG", {}), ("JPEG", {}), ("BMP", {}), ("GIF", {}), ("TIFF", {}), ("TIFF", {"compression": "tiff_lzw"}),
+    ("WEBP", {"lossless": False}), ("WEBP", {"lossless": True}),
+])
+def test_declared_size_matches_the_image(fmt, options):
+    pil = pytest.importorskip("PIL.Image")
+    import io
+
+    buf = io.BytesIO()
+    pil.new("RGB", (123, 45), (10, 200, 30)).save(buf, fmt, **options)
+    assert declared_size(buf.getvalue()) == (123, 45)
+
+
+def test_declared_size_of_a_webp_with_alpha():  # VP8X header
+    pil = pytest.importorskip("PIL.Image")
+    import io
+
+    buf = io.BytesIO()
+    pil.new("RGBA", (77, 99), (10, 200, 30, 128)).save(buf, "WEBP")
+    assert declared_size(buf.getvalue()) == (77, 99)
+
+
+@pytest.mark.parametrize("head", [b"GIF89a\x01", b"BM" + b"\0" * 14, b"II*\x00\xff\xff\x00\x00", b"RIFF\0\0\0\0WEBPVP8 "])
+def test_declared_size_of_cut_headers_is_unknown(head):
+    assert declared_size(head) is None
+
+
+def test_check_image_bytes_refuses_a_bomb_before_decoding():
+    gif_bomb = b"GIF89a" + (60000).to_bytes(2, "little") * 2 + b"\0" * 64  # 3.6 G pixels declared
+    with pytest.raises(ImageTooLargeError, match="60000x60000"):
+        check_image_bytes(gif_bomb, "bomb.gif", max_pixels=10**6)
+    assert check_image_bytes(gif_bomb, "bomb.gif") == "gif"  # no limit given

@@ -227,7 +227,7 @@ def create_app(settings: Settings | None = None, pipeline_factory: Callable[[Set
                                          settings.max_upload_bytes)
         name = safe_name(part.filename)
         data = bytes(part.data)
-        check_image_bytes(data, name)
+        check_image_bytes(data, name, settings.max_pixels)
         return data, name
 
     async def in_worker(fn: Callable[..., Any], *args: Any) -> Any:
@@ -260,7 +260,7 @@ def create_app(settings: Settings | None = None, pipeline_factory: Callable[[Set
             data, name = await upload(request)
             record, jpeg = await in_worker(_detect_job, data, name, annotate, blur, settings.jpeg_quality)
             if jpeg is None:
-                return record
+                return JSONResponse(record)
             labels = [f.get("label", "face") for f in record["faces"]]
             return Response(jpeg, media_type="image/jpeg", headers={
                 "X-Maskwatch-Faces": str(len(labels)),
@@ -275,7 +275,7 @@ def create_app(settings: Settings | None = None, pipeline_factory: Callable[[Set
 
         async def work():
             data, name = await upload(request)
-            return await in_worker(_classify_job, data, name)
+            return JSONResponse(await in_worker(_classify_job, data, name))
         return await guarded(work)
 
     @app.get("/healthz")

@@ -19,7 +19,7 @@ from ..errors import ImageReadError
 from ..faces import Faces
 from ..imageio import decode_image, encode_image
 from ..labels import LABELS
-from .uploads import UnsupportedMediaError, sniff
+from .uploads import check_image_bytes, sniff
 
 #: At most this many frames of an uploaded video are processed (about 20 s at 15 fps).
 DEFAULT_MAX_FRAMES = 300
@@ -76,9 +76,7 @@ def label_counts(records: list[dict[str, Any]]) -> dict[str, int]:
 
 def process_image(pipe, data: bytes, name: str, blur: bool = False) -> ImageResult:
     """Decode ``data`` (an image; the type is sniffed) and run ``pipe`` on it."""
-    kind = sniff(data)
-    if kind is None or kind in ("mp4", "mov", "webm", "avi"):
-        raise UnsupportedMediaError(f"{name}: not an image")
+    check_image_bytes(data, name, pipe.max_pixels)
     image = decode_image(data, name=name, max_pixels=pipe.max_pixels)
     faces = pipe.detect(image, source=name)
     return ImageResult(name, image, annotate(image, faces, blur=blur), faces)

@@ -7,10 +7,12 @@ received it, and no name from a request is ever used as a path.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from typing import AsyncIterator
 
-from ..errors import ImageReadError, MaskwatchError
+from ..errors import ImageReadError, ImageTooLargeError, MaskwatchError
+from ..imageio import image_size_from_header
 
 #: Default maximum upload size (bytes); the API answers 413 above it.
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
@@ -67,14 +69,71 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
-def check_image_bytes(data: bytes, name: str = "upload") -> str:
-    """The sniffed image format of ``data``; raises `UnsupportedMediaError` for anything else."""
+def _tiff_size(data: bytes) -> tuple[int, int] | None:
+    order = "<" if data[:2] == b"II" else ">"
+    (ifd,) = struct.unpack(order + "I", data[4:8])
+    if ifd + 2 > len(data):
+        return None
+    (count,) = struct.unpack(order + "H", data[ifd : ifd + 2])
+    dims: dict[int, int] = {}
+    for i in range(min(count, 512)):
+        entry = data[ifd + 2 + 12 * i : ifd + 14 + 12 * i]
+        if len(entry) < 12:
+            break
+        tag, kind = struct.unpack(order + "HH", entry[:4])
+        if tag in (256, 257):
+            dims[tag] = struct.unpack(order + ("H" if kind == 3 else "I"), entry[8:10] if kind == 3 else entry[8:12])[0]
+    return (dims[256], dims[257]) if len(dims) == 2 else None
+
+
+def declared_size(data: bytes, kind: str | None = None) -> tuple[int, int] | None:
+    """(width, height) an image declares in its header, without decoding; ``None`` if unknown.
+
+    Lets a decompression bomb (a small file declaring a huge image) be refused before decoding.
+    """
+    kind = kind or sniff(data)
+    try:
+        if kind in ("jpeg", "png"):
+            return image_size_from_header(data)
+        if kind == "gif":
+            return struct.unpack("<HH", data[6:10])
+        if kind == "bmp":
+            w, h = struct.unpack("<ii", data[18:26])
+            return abs(w), abs(h)
+        if kind == "webp":
+            chunk = data[12:16]
+            if chunk == b"VP8 ":
+                w, h = struct.unpack("<HH", data[26:30])
+                return w & 0x3FFF, h & 0x3FFF
+            if chunk == b"VP8L":
+                (bits,) = struct.unpack("<I", data[21:25])
+                return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+            if chunk == b"VP8X":
+                return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
+        if kind == "tiff":
+            return _tiff_size(data)
+    except struct.error:  # header cut short: the decoder reports it
+        return None
+    return None
+
+
+def check_image_bytes(data: bytes, name: str = "upload", max_pixels: int | None = None) -> str:
+    """The sniffed image format of ``data``.
+
+    Raises:
+        UnsupportedMediaError: ``data`` is not one of `IMAGE_TYPES`.
+        ImageTooLargeError: its header declares more than ``max_pixels`` pixels (JPEG excepted: it
+            can be decoded at a reduced scale, see `maskwatch.imageio.decode_image`).
+    """
     kind = sniff(data)
     if kind not in IMAGE_TYPES:
         what = "empty" if not data else (f"a {kind} video" if kind else "not a recognised image")
         raise UnsupportedMediaError(
             f"{name}: {what}; expected an image ({', '.join(t.upper() for t in IMAGE_TYPES)})"
         )
+    size = declared_size(data, kind) if max_pixels and kind != "jpeg" else None
+    if size and size[0] * size[1] > max_pixels:
+        raise ImageTooLargeError(f"{name}: image is {size[0]}x{size[1]}, above the limit of {max_pixels} pixels")
     return kind
 
 
