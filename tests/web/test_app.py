@@ -51,3 +51,22 @@ def test_multiple_uploads_and_a_bad_one(app, astronaut):
     assert "broken.jpg" in app.error[0].value
     assert len(app.dataframe) == 2
     assert sum(int(m.value) for m in app.metric) == 2
+
+
+def test_upload_short_video_shows_annotated_video_and_frames(app, astronaut, tmp_path):
+    import cv2
+
+    path = tmp_path / "clip.mp4"
+    frame = cv2.cvtColor(cv2.resize(astronaut, (256, 256)), cv2.COLOR_RGB2BGR)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (256, 256))
+    for _ in range(6):
+        writer.write(frame)
+    writer.release()
+    app.sidebar.number_input[1].set_value(10)  # max frames
+    app.file_uploader[0].set_value(("clip.mp4", path.read_bytes(), "video/mp4")).run()
+    assert not app.exception, app.exception
+    assert not app.error, [e.value for e in app.error]
+    assert len(app.get("video")) == 1
+    assert any("6 frames" in c.value for c in app.caption)
+    assert {b.label for b in app.get("download_button")} >= {"Annotated video (WebM)", "Result (JSON lines)"}
+    assert sum(int(m.value) for m in app.metric) == 6  # one face per frame
