@@ -20,8 +20,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=8000, help="TCP port")
     p.add_argument("--workers", type=int, default=None,
                    help="inference threads, one detector each (default: the number of CPU cores, at most 8)")
-    p.add_argument("--opencv-threads", type=int, default=0,
-                   help="OpenCV thread pool size (0: OpenCV's default, one per core)")
+    p.add_argument("--opencv-threads", type=int, default=1,
+                   help="OpenCV thread pool size (0: OpenCV's default, one per core); parallelism comes from --workers")
     p.add_argument("--max-upload-mb", type=float, default=DEFAULT_MAX_UPLOAD_BYTES / 2**20,
                    help="largest accepted upload in MiB (413 above it)")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_UPLOAD_PIXELS,

@@ -63,7 +63,7 @@ class Settings:
     max_pixels: int = DEFAULT_MAX_UPLOAD_PIXELS
     workers: int = field(default_factory=_default_workers)  # inference threads, one detector each
     threads_per_worker: int = 1  # ONNX Runtime intra-op threads of the shared classifier session
-    opencv_threads: int = 0  # OpenCV's thread pool size, process-wide (0: leave OpenCV's default)
+    opencv_threads: int = 1  # OpenCV's thread pool size, process-wide (0: OpenCV's default); 1: workers x 1 thread
     jpeg_quality: int = 90
 
     def __post_init__(self) -> None:
