@@ -141,7 +141,11 @@ def markdown(rounds: list[dict], meta: dict) -> str:
         lat = r["latency_ms"]
         lines.append(f"| {r['workers']} | {r['opencv_threads'] or 'default'} | {r['requests']} | "
                      f"{r['requests_per_s']} | {lat['p50']} | {lat['p95']} | {lat['p99']} | {r['errors']} |")
-    lines += ["", f"Measured {meta['date']} with `python benchmarks/bench_serve.py {meta['args']}`."]
+    load = meta["load_average_1m"]
+    busy = max(load.values()) > meta["cpus"]
+    lines += ["", f"Measured {meta['date']} with `python benchmarks/bench_serve.py {meta['args']}`; 1-minute load "
+              f"average {load['before']} before, {load['after']} after"
+              + (" (other jobs were using the CPU: the numbers are pessimistic)." if busy else ".")]
     return "\n".join(lines)
 
 
@@ -175,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     import httpx
 
     photo = photo_640x480(args.image)
+    load_before = round(os.getloadavg()[0], 1)
     combos = [(int(w), int(t)) for t in args.opencv_threads.split(",") for w in args.workers.split(",")]
     rounds = []
     pipeline = None
@@ -200,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         "concurrency": args.concurrency, "cpus": os.cpu_count(), "machine": platform.machine(),
         "python": platform.python_version(), "pipeline": pipeline, "date": time.strftime("%Y-%m-%d %H:%M"),
         "args": " ".join(argv if argv is not None else sys.argv[1:]),
+        "load_average_1m": {"before": load_before, "after": round(os.getloadavg()[0], 1)},
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
