@@ -62,7 +62,8 @@ def test_label_counts_empty_and_unclassified():
 def test_process_video_frames_capped_and_temp_files_removed(pipe, clip):
     before = set(glob.glob(f"{tempfile.gettempdir()}/maskwatch-*"))
     seen = []
-    result = process_video(pipe, clip, "clip.mp4", max_frames=8, progress=lambda done, total: seen.append((done, total)))
+    result = process_video(pipe, clip, "clip.mp4", max_frames=8,
+                           progress=lambda done, total: seen.append((done, total)))
     assert result.frames == 8 and result.total_frames == 12 and result.truncated
     assert seen[-1] == (8, 8)
     assert [r["frame"] for r in result.records] == list(range(8))

@@ -136,7 +136,9 @@ def test_declared_size_of_a_webp_with_alpha():  # VP8X header
     assert declared_size(buf.getvalue()) == (77, 99)
 
 
-@pytest.mark.parametrize("head", [b"GIF89a\x01", b"BM" + b"\0" * 14, b"II*\x00\xff\xff\x00\x00", b"RIFF\0\0\0\0WEBPVP8 "])
+@pytest.mark.parametrize("head", [
+    b"GIF89a\x01", b"BM" + b"\0" * 14, b"II*\x00\xff\xff\x00\x00", b"RIFF\0\0\0\0WEBPVP8 ",
+])
 def test_declared_size_of_cut_headers_is_unknown(head):
     assert declared_size(head) is None
 

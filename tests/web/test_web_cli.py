@@ -35,7 +35,7 @@ def test_settings_refuse_nonsense(kwargs):
 
 def test_app_command_is_headless_loopback_without_usage_stats():
     cmd = streamlit_command(build_parser().parse_args(["app"]))
-    pairs = dict(zip(cmd[::1], cmd[1::1]))
+    pairs = dict(zip(cmd, cmd[1:], strict=False))  # each flag -> the item after it
     assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4].endswith("web/app.py")
     assert pairs["--server.address"] == "127.0.0.1" and pairs["--server.headless"] == "true"
     assert pairs["--browser.gatherUsageStats"] == "false" and pairs["--server.maxUploadSize"] == "20"

@@ -148,7 +148,7 @@ def _classify_job(pipe, data: bytes, name: str) -> dict[str, Any]:
     i = int(np.argmax(probs))
     h, w = image.shape[:2]
     return {"source": name, "width": w, "height": h, "label": LABELS[i], "confidence": round(float(probs[i]), 4),
-            "probs": {n: round(float(p), 4) for n, p in zip(LABELS, probs)}, "error": None}
+            "probs": {n: round(float(p), 4) for n, p in zip(LABELS, probs, strict=True)}, "error": None}
 
 
 _UPLOAD_BODY = {

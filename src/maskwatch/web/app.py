@@ -74,13 +74,14 @@ def show_counts(counts: dict[str, int]) -> None:
     import altair as alt
 
     cols = st.columns(len(counts))
-    for col, (label, n) in zip(cols, counts.items()):
+    for col, (label, n) in zip(cols, counts.items(), strict=True):
         col.metric(label, n)
     frame = pd.DataFrame({"label": list(counts), "faces": list(counts.values())})
     domain = list(counts)
     colors = ["#{:02x}{:02x}{:02x}".format(*COLORS.get(label, (80, 160, 255))) for label in domain]
     chart = alt.Chart(frame).mark_bar().encode(
-        x=alt.X("label:N", sort=domain, title=None, axis=alt.Axis(labelAngle=0)), y=alt.Y("faces:Q", title="faces", axis=alt.Axis(tickMinStep=1)),
+        x=alt.X("label:N", sort=domain, title=None, axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("faces:Q", title="faces", axis=alt.Axis(tickMinStep=1)),
         color=alt.Color("label:N", scale=alt.Scale(domain=domain, range=colors), legend=None))
     st.altair_chart(chart.properties(height=220), width="stretch")
 
@@ -128,11 +129,14 @@ def process_uploads(files, pipe, opts: dict) -> None:
         try:
             if kind in IMAGE_TYPES:
                 sections.append(("image", i, process_image(pipe, data, name, blur=opts["blur"])))
-            elif kind in VIDEO_TYPES or name.lower().endswith(".mkv"):
+            elif kind in VIDEO_TYPES:  # sniffed; Matroska (.mkv) sniffs as webm
                 bar = st.progress(0.0, text=f"{name}: processing frames ...")
+
+                def report(done: int, total: int, bar=bar, name=name) -> None:
+                    bar.progress(min(1.0, done / max(total, 1)), text=f"{name}: frame {done}/{total}")
+
                 result = process_video(pipe, data, name, blur=opts["blur"], max_frames=opts["max_frames"],
-                                       progress=lambda done, total: bar.progress(min(1.0, done / max(total, 1)),
-                                                                                 text=f"{name}: frame {done}/{total}"))
+                                       progress=report)
                 bar.empty()
                 sections.append(("video", i, result))
             else:
@@ -141,7 +145,7 @@ def process_uploads(files, pipe, opts: dict) -> None:
             st.error(str(exc))
     if not sections:
         return
-    for kind, i, result in sections:
+    for kind, _, result in sections:
         records.extend(result.records if kind == "video" else [result.record])
     for kind, i, result in sections:
         st.subheader(result.name)
