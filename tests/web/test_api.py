@@ -127,6 +127,25 @@ def test_openapi_docs(client):
     assert body["schema"]["required"] == ["file"]
 
 
+def test_uploads_stay_in_memory(client, astronaut, monkeypatch):
+    """A 1 MB+ upload (above the size multipart parsers usually spool to disk) never touches tempfile."""
+    import tempfile
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("an upload was about to be written to a temporary file")
+
+    for name in ("NamedTemporaryFile", "SpooledTemporaryFile", "TemporaryFile", "mkstemp"):
+        monkeypatch.setattr(tempfile, name, refuse)
+    formparsers = pytest.importorskip("starlette.formparsers")  # Starlette's own upload spooling
+    if hasattr(formparsers, "SpooledTemporaryFile"):
+        monkeypatch.setattr(formparsers, "SpooledTemporaryFile", refuse)
+    tall = np.ascontiguousarray(np.concatenate([astronaut, astronaut[:190]]))  # 512x702, both faces whole
+    bmp = _pil_bytes(tall, "BMP")
+    assert len(bmp) > 2**20 and tall.shape[0] * tall.shape[1] <= MAX_PIXELS
+    r = _post(client, bmp, "big.bmp")
+    assert r.status_code == 200 and len(r.json()["faces"]) == 2
+
+
 # -- errors: always a JSON body {"error": ...} ---------------------------------------------------------
 def _error(r, status: int, contains: str = "") -> str:
     assert r.status_code == status, r.text
