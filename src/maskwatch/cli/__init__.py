@@ -24,6 +24,8 @@ COMMANDS = {
     "eval": ".eval",
     "train-detector": ".train_detector",
     "watch": ".watch",
+    "serve": ".serve",
+    "app": ".app",
 }
 
 

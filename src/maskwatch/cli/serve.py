@@ -1,0 +1,53 @@
+"""Serve the REST API (FastAPI + uvicorn): POST /v1/detect, POST /v1/classify, GET /healthz, GET /v1/models.
+
+Models are loaded once at start-up; inference runs in --workers threads (one face detector each, one
+shared classifier). Binds to 127.0.0.1 unless --host says otherwise. OpenAPI docs: http://HOST:PORT/docs
+Needs the `serve` extra: pip install "maskwatch[serve]".
+"""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "serve the REST API (FastAPI)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..web.uploads import DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_MAX_UPLOAD_PIXELS
+    from .common import add_detector_arguments
+
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 exposes it to the network)")
+    p.add_argument("--port", type=int, default=8000, help="TCP port")
+    p.add_argument("--workers", type=int, default=None,
+                   help="inference threads, one detector each (default: the number of CPU cores, at most 8)")
+    p.add_argument("--opencv-threads", type=int, default=1,
+                   help="OpenCV thread pool size (0: OpenCV's default, one per core); parallelism comes from --workers")
+    p.add_argument("--max-upload-mb", type=float, default=DEFAULT_MAX_UPLOAD_BYTES / 2**20,
+                   help="largest accepted upload in MiB (413 above it)")
+    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_UPLOAD_PIXELS,
+                   help="largest accepted image in pixels (413 above it)")
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
+                   help="uvicorn log level")
+    add_detector_arguments(p)
+
+
+def settings_from_args(args: argparse.Namespace):
+    from ..web.api import Settings
+
+    extra = {"workers": args.workers} if args.workers else {}
+    return Settings(detector=args.detector, scale=args.scale, score_threshold=args.score_threshold,
+                    min_face=args.min_face, classifier=args.classifier,
+                    max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels,
+                    opencv_threads=args.opencv_threads, **extra)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+    except ImportError as exc:
+        raise ImportError(f'{exc.name} is missing; install the API with: pip install "maskwatch[serve]"') from exc
+    from ..web.api import create_app
+
+    app = create_app(settings_from_args(args))
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
