@@ -16,6 +16,7 @@ from .imageio import DEFAULT_MAX_PIXELS, as_rgb_array, read_image
 #: Defaults chosen by measurement (benchmarks/bench_detect.py; see README "Speed and accuracy").
 DEFAULT_DETECTOR = "yunet"
 DEFAULT_SCALE = 2.0
+DEFAULT_SCORE_THRESHOLD = 0.2
 DEFAULT_MIN_FACE = 0
 
 
@@ -62,6 +63,7 @@ def load(
     scale: float | None = None,
     score_threshold: float | None = None,
     min_face: float = DEFAULT_MIN_FACE,
+    calibrate: bool | None = None,
     **detector_kwargs: Any,
 ) -> Pipeline:
     """Build a `Pipeline`.
@@ -73,7 +75,12 @@ def load(
         scale: detector input scale (default: the measured best for the detector).
         score_threshold: minimum detector score.
         min_face: drop faces whose shorter side is below this many pixels.
+        calibrate: move/scale the detector's boxes onto the annotation style the classifier was
+            trained on (`maskwatch.calibration`); default: on for detectors with a measured
+            calibration (yunet, ssd).
     """
+    from .calibration import BOX_CALIBRATION, CalibratedDetector
+
     if isinstance(detector, str):
         kw = dict(detector_kwargs)
         if scale is not None:
@@ -82,7 +89,13 @@ def load(
             kw["scale"] = DEFAULT_SCALE
         if score_threshold is not None:
             kw["score_threshold"] = score_threshold
+        elif detector == DEFAULT_DETECTOR:
+            kw["score_threshold"] = DEFAULT_SCORE_THRESHOLD
         detector = create_detector(detector, **kw)
+    if calibrate is None:
+        calibrate = detector.name in BOX_CALIBRATION
+    if calibrate and not isinstance(detector, CalibratedDetector):
+        detector = CalibratedDetector(detector)
     if classifier == "default":
         classifier = MaskClassifier()
     elif classifier is not None and not isinstance(classifier, MaskClassifier):

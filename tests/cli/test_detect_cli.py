@@ -81,7 +81,8 @@ def test_unusual_but_valid_images_are_processed(shared_models, tmp_path, astrona
     records = read_jsonl(tmp_path / "r.jsonl")
     assert len(records) == 5
     for r in records:
-        assert r["error"] is None and len(r["faces"]) == 1, r["source"]
+        confident = [f for f in r["faces"] if f["det_score"] >= 0.5]  # the default threshold favours recall
+        assert r["error"] is None and len(confident) == 1, r["source"]
 
 
 def test_glob_and_options(shared_models, good, tmp_path):

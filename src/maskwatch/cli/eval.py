@@ -46,9 +46,9 @@ def run(args: argparse.Namespace) -> int:
     from .common import pipeline_from_args, progress
 
     pipe = pipeline_from_args(args)
-    if args.calibrate:
-        from ..calibration import CalibratedDetector
+    from ..calibration import CalibratedDetector
 
+    if args.calibrate and not isinstance(pipe.detector, CalibratedDetector):
         pipe.detector = CalibratedDetector(pipe.detector)
     metrics = evaluate_dataset(pipe, args.data, split=args.split, limit=args.limit,
                                progress=lambda it, n: progress(it, n, "eval", enabled=not args.quiet),
