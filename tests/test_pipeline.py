@@ -19,7 +19,9 @@ def test_load_defaults(pipe):
     from maskwatch.calibration import CalibratedDetector
 
     assert pipe.detector.name == "yunet" and isinstance(pipe.detector, CalibratedDetector)
-    assert pipe.detector.scale == 2.0 and pipe.detector.score_threshold == 0.2
+    assert pipe.detector.scale == 1.0 and pipe.detector.min_side == 800 and pipe.detector.score_threshold == 0.2
+    assert pipe.detector.input_scale(400, 300) == 2.0 and pipe.detector.input_scale(480, 640) == 1.25
+    assert pipe.detector.input_scale(3000, 4000) == 1.0
     assert not isinstance(maskwatch.load(calibrate=False).detector, CalibratedDetector)
     assert isinstance(pipe.classifier, MaskClassifier)
     assert pipe.classifier.spec.labels == LABELS

@@ -29,17 +29,24 @@ class FaceDetector(ABC):
 
     name: str = "detector"
 
-    def __init__(self, scale: float = 1.0, score_threshold: float = 0.5, max_side: int = 4096):
+    def __init__(self, scale: float = 1.0, score_threshold: float = 0.5, max_side: int = 4096, min_side: int = 0):
         if scale <= 0:
             raise ValueError(f"scale must be > 0, got {scale}")
         self.scale = float(scale)
         self.score_threshold = float(score_threshold)
         self.max_side = int(max_side)
+        self.min_side = int(min_side)  # upscale small images until their longer side is this long
+
+    def input_scale(self, height: int, width: int) -> float:
+        """The scale applied to an image of this size: ``scale``, raised so that the longer side
+        reaches ``min_side``, lowered so that it stays within ``max_side``."""
+        long_side = max(height, width)
+        return min(max(self.scale, self.min_side / long_side), self.max_side / long_side)
 
     def detect(self, image: np.ndarray) -> Faces:
         image = as_rgb_array(image)
         h, w = image.shape[:2]
-        scale = min(self.scale, self.max_side / max(h, w))
+        scale = self.input_scale(h, w)
         if abs(scale - 1.0) > 1e-6:
             interp = cv2.INTER_LINEAR if scale > 1 else cv2.INTER_AREA
             resized = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=interp)
@@ -67,7 +74,8 @@ class FaceDetector(ABC):
         """Detect on an RGB image already at detection scale."""
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(scale={self.scale}, score_threshold={self.score_threshold})"
+        return (f"{type(self).__name__}(scale={self.scale}, min_side={self.min_side}, "
+                f"score_threshold={self.score_threshold})")
 
 
 class YuNetDetector(FaceDetector):

@@ -15,7 +15,10 @@ from .imageio import DEFAULT_MAX_PIXELS, as_rgb_array, read_image
 
 #: Defaults chosen by measurement (benchmarks/bench_detect.py; see README "Speed and accuracy").
 DEFAULT_DETECTOR = "yunet"
-DEFAULT_SCALE = 2.0
+DEFAULT_SCALE = 1.0
+#: Small photos are upscaled until their longer side is this long (a 400 px crowd photo is read at
+#: 2x, where YuNet finds most 10-30 px faces; a 640x480 frame at 1.25x; large photos at 1x).
+DEFAULT_MIN_SIDE = 800
 DEFAULT_SCORE_THRESHOLD = 0.2
 DEFAULT_MIN_FACE = 0
 
@@ -72,7 +75,8 @@ def load(
         detector: a detector name (``yunet``, ``ssd``, ``haar``, ...) or a `FaceDetector`.
         classifier: ``"default"`` (the model shipped in the package), a path to an exported ONNX
             classifier, a `MaskClassifier`, or ``None`` to only find faces.
-        scale: detector input scale (default: the measured best for the detector).
+        scale: detector input scale. Default for yunet: 1, with images upscaled until their longer
+            side is ``DEFAULT_MIN_SIDE`` px (measured best speed/accuracy; see docs/detection.md).
         score_threshold: minimum detector score.
         min_face: drop faces whose shorter side is below this many pixels.
         calibrate: move/scale the detector's boxes onto the annotation style the classifier was
@@ -87,6 +91,7 @@ def load(
             kw["scale"] = scale
         elif detector == DEFAULT_DETECTOR:
             kw["scale"] = DEFAULT_SCALE
+            kw.setdefault("min_side", DEFAULT_MIN_SIDE)
         if score_threshold is not None:
             kw["score_threshold"] = score_threshold
         elif detector == DEFAULT_DETECTOR:
