@@ -50,7 +50,7 @@ class TrackingConfig:
     detect_every: int = 2
     classify_every: int = 5
     reclassify_iou: float = 0.6
-    smoothing: float = 0.3
+    smoothing: float = 0.2
     hysteresis: float = 0.2
     iou_threshold: float = 0.3
     max_age: int = 30
