@@ -103,3 +103,12 @@ def test_sample_weights_balance_classes_and_sources():
     assert w[:90].sum() / w[90:100].sum() == pytest.approx(3.0)  # sqrt(90) / sqrt(10)
     plain = sample_weights(labels, sources, 3, by_source=False)
     assert plain[:90].sum() / plain[90:100].sum() == pytest.approx(9.0)
+
+
+def test_tflite_export(run, tmp_path):
+    """TFLite for Android: runs where the optional 'tflite' extra (onnx2tf + TensorFlow) installs."""
+    pytest.importorskip("onnx2tf", reason="TFLite export needs the optional 'tflite' extra (onnx2tf, tensorflow)")
+    from maskwatch.train.export import export_checkpoint
+
+    result = export_checkpoint(run / "best.pt", tmp_path / "m.onnx", tflite=True)
+    assert result["tflite"].endswith(".tflite") and (tmp_path / "m_tflite").is_dir()
