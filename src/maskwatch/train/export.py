@@ -91,8 +91,14 @@ def export_tflite(onnx_path: str | Path, out_dir: str | Path) -> Path:
         import onnx2tf
     except ImportError as exc:
         raise ImportError("TFLite export needs the 'tflite' extra: pip install 'maskwatch[tflite]'") from exc
+    import shutil
+    import tempfile
+
     out_dir = Path(out_dir)
-    onnx2tf.convert(input_onnx_file_path=str(onnx_path), output_folder_path=str(out_dir), non_verbose=True)
+    with tempfile.TemporaryDirectory() as tmp:  # onnx2tf rewrites its input file in place
+        work = Path(tmp) / Path(onnx_path).name
+        shutil.copy(onnx_path, work)
+        onnx2tf.convert(input_onnx_file_path=str(work), output_folder_path=str(out_dir), non_verbose=True)
     found = sorted(out_dir.glob("*float32.tflite"))
     if not found:
         raise RuntimeError(f"onnx2tf wrote no *_float32.tflite into {out_dir}")
