@@ -40,3 +40,15 @@ def test_detect_with_missing_detector_model(monkeypatch, tmp_path, astronaut, ca
     good = write_jpeg(tmp_path / "a.jpg", astronaut)
     assert main(["detect", str(good)]) == 2
     assert "model 'yunet' not found" in capsys.readouterr().err
+
+
+def test_cli_parser_does_not_import_heavy_training_deps():
+    """`pip install maskwatch` has no torch: building the CLI (every subcommand) must not need it."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from maskwatch.cli import build_parser; build_parser(); "
+            "bad = [m for m in ('torch', 'torchvision', 'sklearn', 'streamlit', 'fastapi') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -17,7 +17,7 @@ HELP = "train maskwatch's face + mask detector"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..train.detector import DetectorConfig
+    from ..train.detector_config import DetectorConfig
 
     d = DetectorConfig()
     p.add_argument("--data", required=True, metavar="DIR", help="Pascal VOC dataset")

@@ -32,6 +32,7 @@ from ..imageio import read_image
 from ..labels import LABELS
 from ..spec import ModelSpec
 from ..voc import VocImage
+from .detector_config import DetectorConfig  # noqa: F401  (torch-free, for the CLI)
 
 log = logging.getLogger(__name__)
 
@@ -39,34 +40,6 @@ MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
 STRIDE = 4
 MAX_OBJECTS = 256
-
-
-@dataclass
-class DetectorConfig:
-    data: str = ""
-    output: str = "runs/detector"
-    pretrained: str | None = None  # ImageNet mobilenet_v2 state dict ('torchvision' downloads it)
-    split: str = "val"  # evaluation split (maskwatch.evaluation.resolve_split); training uses the rest
-    crop_sizes: tuple[int, ...] = (320, 384, 448)
-    scale_range: tuple[float, float] = (0.6, 2.2)
-    val_scale: float = 1.5
-    channels: int = 64
-    class_weight_power: float = 0.5  # class weights (n / n_c) ** power: 0.5 sqrt-inverse, 1 inverse frequency
-    freeze_stem: bool = True  # keep the stride-2/4 trunk (ImageNet) fixed: a third less CPU per step
-    epochs: int = 40
-    batch_size: int = 16
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    warmup_steps: int = 100
-    patience: int = 8
-    max_steps: int = 0  # >0: at most this many steps per epoch (smoke tests)
-    max_images: int = 0  # >0: use only this many training / validation images (smoke tests)
-    steps_per_epoch: int = 0  # 0: one pass over the training images
-    seed: int = 0
-    threads: int = 0
-    resume: str | None = None
-    version: str = "0"
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # -- model ------------------------------------------------------------------------------------------
@@ -460,11 +433,10 @@ def export(checkpoint: str | Path, path: str | Path, scale: float | None = None,
 
 def quantize(onnx_path: str | Path, out_path: str | Path, images: list[VocImage], scale: float, n: int = 32) -> dict[str, Any]:
     """Static int8 quantisation (QDQ, per-channel weights) calibrated on ``n`` training images."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+    from onnxruntime.quantization import CalibrationDataReader
 
     from ..classifier import onnx_session
-    from .export import _embed_metadata
+    from .export import quantize_qdq
 
     spec = ModelSpec.from_metadata(onnx_session(onnx_path).get_modelmeta().custom_metadata_map)
     spec = ModelSpec(**{**asdict(spec), "extra": {**spec.extra, "precision": "int8"}})
@@ -477,11 +449,4 @@ def quantize(onnx_path: str | Path, out_path: str | Path, images: list[VocImage]
             im = next(self._it, None)
             return None if im is None else {"input": DM.preprocess(read_image(im.path), scale, MEAN, STD)[0]}
 
-    out_path = Path(out_path)
-    pre = out_path.with_suffix(".pre.onnx")
-    quant_pre_process(str(onnx_path), str(pre), skip_symbolic_shape=True)
-    quantize_static(str(pre), str(out_path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                    weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8)
-    pre.unlink(missing_ok=True)
-    _embed_metadata(out_path, spec)
-    return {"path": str(out_path), "size_bytes": out_path.stat().st_size}
+    return quantize_qdq(onnx_path, out_path, Reader(), spec)
