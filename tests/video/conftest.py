@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.server
+import threading
 from pathlib import Path
 
 import cv2
@@ -55,7 +57,25 @@ def face_video(tmp_path_factory, astronaut) -> Path:
     return write_video(tmp_path_factory.mktemp("video") / "face.mp4", moving_frames(astronaut, 40))
 
 
-class MjpegServer:
+class _LoopbackServer:
+    """A threaded HTTP server on 127.0.0.1 (a free port), used as a context manager."""
+
+    def _serve(self, handler, name: str) -> None:
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/{name}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class MjpegServer(_LoopbackServer):
     """An MJPEG-over-HTTP camera on 127.0.0.1 (multipart/x-mixed-replace), like many IP cameras.
 
     Each connection gets ``frames_per_connection`` frames and is then closed (a dropped stream);
@@ -64,8 +84,6 @@ class MjpegServer:
 
     def __init__(self, frames: list[np.ndarray], frames_per_connection: int | None = None, connections: int = 1,
                  fps: float = 50.0):
-        import http.server
-        import threading
         import time
 
         jpegs = [cv2.imencode(".jpg", cv2.cvtColor(f, cv2.COLOR_RGB2BGR))[1].tobytes() for f in frames]
@@ -94,18 +112,8 @@ class MjpegServer:
             def log_message(self, *args):
                 pass
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/stream.mjpg"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._serve(Handler, "stream.mjpg")
 
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 class FakeCapture:
@@ -140,13 +148,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class FileServer:
+class FileServer(_LoopbackServer):
     """Serves one file over HTTP on 127.0.0.1 with byte ranges (as web servers do; FFmpeg seeks)."""
 
     def __init__(self, path: Path):
-        import http.server
         import re
-        import threading
 
         data = Path(path).read_bytes()
 
@@ -169,15 +175,5 @@ class FileServer:
             def log_message(self, *args):
                 pass
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/{Path(path).name}"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._serve(Handler, Path(path).name)
 
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()

@@ -59,10 +59,26 @@ def verify_onnx(model: torch.nn.Module, path: Path, crops: np.ndarray, spec: Mod
     return float(np.abs(ref - got).max())
 
 
-def quantize_int8(fp32_path: str | Path, out_path: str | Path, calibration: np.ndarray, spec: ModelSpec) -> dict:
-    """Static int8 quantisation (QDQ, per-channel weights) with ONNX Runtime, calibrated on crops."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+def quantize_qdq(fp32_path: str | Path, out_path: str | Path, reader, spec: ModelSpec) -> dict:
+    """Static int8 quantisation (QDQ, per-channel int8 weights, uint8 activations) with ONNX
+    Runtime, calibrated by ``reader`` (an ``onnxruntime.quantization.CalibrationDataReader``);
+    ``spec`` is embedded in the result. Used for the classifier and the detector alike."""
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    out_path = Path(out_path)
+    pre = out_path.with_suffix(".pre.onnx")
+    quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+    quantize_static(str(pre), str(out_path), reader, quant_format=QuantFormat.QDQ, per_channel=True,
+                    weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8)
+    pre.unlink(missing_ok=True)
+    _embed_metadata(out_path, spec)
+    return {"path": str(out_path), "size_bytes": out_path.stat().st_size}
+
+
+def quantize_int8(fp32_path: str | Path, out_path: str | Path, calibration: np.ndarray, spec: ModelSpec) -> dict:
+    """Static int8 quantisation of a classifier, calibrated on uint8 face crops."""
+    from onnxruntime.quantization import CalibrationDataReader
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -72,14 +88,7 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, calibration: np.n
         def get_next(self):
             return next(self._it, None)
 
-    out_path = Path(out_path)
-    pre = out_path.with_suffix(".pre.onnx")
-    quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
-    quantize_static(str(pre), str(out_path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                    weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8)
-    pre.unlink(missing_ok=True)
-    _embed_metadata(out_path, spec)
-    return {"path": str(out_path), "size_bytes": out_path.stat().st_size}
+    return quantize_qdq(fp32_path, out_path, Reader(), spec)
 
 
 def export_tflite(onnx_path: str | Path, out_dir: str | Path) -> Path:
