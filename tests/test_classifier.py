@@ -64,6 +64,18 @@ def test_classify_uses_the_face_crop(tmp_path):
     assert len(clf.classify(image, Faces.empty())) == 0
 
 
+def test_crop_margin_defaults_to_the_spec_and_can_be_overridden(tmp_path):
+    """A wider margin brings the surroundings into the crop: a red face ringed by green turns green."""
+    path = tiny_model(tmp_path / "m.onnx", spec=SPEC)
+    image = np.zeros((60, 60, 3), np.uint8)
+    image[..., 1] = 255
+    image[25:35, 25:35] = (255, 0, 0)
+    faces = Faces(xyxy=[[25, 25, 35, 35]])
+    assert MaskClassifier(path).crop_margin == SPEC.crop_margin
+    assert MaskClassifier(path).classify(image, faces).label == ["with_mask"]
+    assert MaskClassifier(path, crop_margin=2.0).classify(image, faces).label == ["without_mask"]
+
+
 def test_two_class_model_maps_onto_three_labels(tmp_path):
     spec = ModelSpec(input_size=16, mean=(0, 0, 0), std=(1, 1, 1), labels=("without_mask", "with_mask"))
     clf = MaskClassifier(tiny_model(tmp_path / "m.onnx", n_classes=2, spec=spec, weights=np.eye(3, 2)))

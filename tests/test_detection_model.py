@@ -56,3 +56,22 @@ def test_maskwatch_detector_needs_its_model(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="not found"):
         create_detector("maskwatch", model_path=tmp_path / "missing.onnx")
+
+
+def test_maskwatch_detector_input_scale_follows_min_and_max_side(astronaut):
+    """A small photo is upscaled until its longer side reaches ``min_side``; boxes stay in its pixels."""
+    from maskwatch import create_detector, registry
+
+    if registry.find("maskwatch-detector") is None:
+        pytest.skip("trained detector not installed (scripts/build_detector.py --install)")
+    det = create_detector("maskwatch", scale=1.0, min_side=640)
+    seen = []
+    forward = det.forward
+    det.forward = lambda x: seen.append(x.shape) or forward(x)
+    small = astronaut[::2, ::2]  # 256x256
+    faces = det.detect(small)
+    assert seen[-1][2:] == (640, 640)  # 256 * 2.5, already a multiple of 32
+    assert faces.image_size == (256, 256) and np.all(faces.xyxy <= 256)
+    det.max_side = 320
+    det.detect(astronaut)
+    assert seen[-1][2:] == (320, 320)

@@ -40,7 +40,8 @@ class MaskClassifier:
     >>> faces = clf.classify(image, faces)     # adds probs to detector output
     """
 
-    def __init__(self, model: str | Path | None = None, threads: int | None = None, batch_size: int = 32):
+    def __init__(self, model: str | Path | None = None, threads: int | None = None, batch_size: int = 32,
+                 crop_margin: float | None = None):
         path = Path(model) if model else registry.resolve(DEFAULT_MODEL)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: classifier model not found")
@@ -55,6 +56,8 @@ class MaskClassifier:
             raise ModelSpecError(f"{path}: labels {unknown} are not maskwatch labels {LABELS}")
         self._input = self.session.get_inputs()[0].name
         self.batch_size = batch_size
+        #: context added around each face box before cropping (default: the margin it was trained with)
+        self.crop_margin = self.spec.crop_margin if crop_margin is None else float(crop_margin)
         # model column -> canonical column (a 2-class model leaves mask_worn_incorrectly at 0)
         self._columns = [LABELS.index(label) for label in self.spec.labels]
 
@@ -83,7 +86,7 @@ class MaskClassifier:
 
     def crops(self, image: np.ndarray, faces: Faces) -> np.ndarray:
         """The crops this classifier sees for ``faces`` (the shared `ops.crop_faces`)."""
-        return ops.crop_faces(image, faces.xyxy, self.spec.input_size, self.spec.crop_margin)
+        return ops.crop_faces(image, faces.xyxy, self.spec.input_size, self.crop_margin)
 
     def classify(self, image: np.ndarray, faces: Faces) -> Faces:
         """``faces`` with class probabilities added."""

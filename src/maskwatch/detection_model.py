@@ -112,7 +112,7 @@ class MaskwatchDetector(FaceDetector):
     def detect(self, image: np.ndarray) -> Faces:
         image = as_rgb_array(image)
         h, w = image.shape[:2]
-        x, scale = preprocess(image, self.scale, self.spec.mean, self.spec.std, self.max_side)
+        x, scale = preprocess(image, self.input_scale(h, w), self.spec.mean, self.spec.std, self.max_side)
         xyxy, scores, probs = decode(*self.forward(x), self.stride, self.score_threshold, self.nms_threshold)
         xyxy = ops.clip_boxes(xyxy / np.float32(scale), w, h)
         keep = ops.box_area(xyxy) > 0

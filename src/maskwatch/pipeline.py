@@ -67,6 +67,7 @@ def load(
     score_threshold: float | None = None,
     min_face: float = DEFAULT_MIN_FACE,
     calibrate: bool | None = None,
+    tile: int | None = None,
     **detector_kwargs: Any,
 ) -> Pipeline:
     """Build a `Pipeline`.
@@ -82,6 +83,8 @@ def load(
         calibrate: move/scale the detector's boxes onto the annotation style the classifier was
             trained on (`maskwatch.calibration`); default: on for detectors with a measured
             calibration (yunet, ssd).
+        tile: detect on overlapping tiles of this many pixels in images larger than that
+            (`maskwatch.tiling`): finds small faces in very large photos a capped detector shrinks.
     """
     from .calibration import BOX_CALIBRATION, CalibratedDetector
 
@@ -101,6 +104,10 @@ def load(
         calibrate = detector.name in BOX_CALIBRATION
     if calibrate and not isinstance(detector, CalibratedDetector):
         detector = CalibratedDetector(detector)
+    if tile:
+        from .tiling import TiledDetector
+
+        detector = TiledDetector(detector, tile=tile)
     if classifier == "default":
         classifier = MaskClassifier()
     elif classifier is not None and not isinstance(classifier, MaskClassifier):

@@ -104,3 +104,21 @@ def test_console_script_entry_point(shared_models, good, tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["faces"][0]["label"]
+
+
+def test_tile_finds_faces_a_squeezing_detector_misses_in_a_large_photo(shared_models, astronaut, tmp_path):
+    """The res10 SSD squeezes any photo into 300x300: two faces in a 2400x1600 photo shrink to 12 px."""
+    import numpy as np
+
+    canvas = np.full((1600, 2400, 3), 128, np.uint8)
+    canvas[100:612, 100:612] = astronaut
+    canvas[900:1412, 1700:2212] = astronaut
+    path = write_jpeg(tmp_path / "large.jpg", canvas)
+    counts = {}
+    for tile in (None, 800):
+        out = tmp_path / f"r{tile}.jsonl"
+        args = ["detect", str(path), "--detector", "ssd", "--no-annotate", "--jsonl", str(out), "--quiet"]
+        assert main(args + (["--tile", str(tile)] if tile else [])) == 0
+        (rec,) = read_jsonl(out)
+        counts[tile] = len(rec["faces"])
+    assert counts == {None: 0, 800: 2}

@@ -21,6 +21,8 @@ def add_detector_arguments(p: argparse.ArgumentParser) -> None:
                    help="detector input scale; >1 finds smaller faces, slower (default: measured best per detector)")
     g.add_argument("--score-threshold", type=float, default=None, help="minimum face detection score")
     g.add_argument("--min-face", type=float, default=DEFAULT_MIN_FACE, help="ignore faces smaller than this (px)")
+    g.add_argument("--tile", type=int, default=None, metavar="PX",
+                   help="detect on overlapping PX x PX tiles of larger images (very large photos, small faces)")
     g.add_argument("--no-calibrate", action="store_true",
                    help="keep the detector's own box style (by default yunet/ssd boxes are moved onto the "
                         "annotation style the classifier was trained on)")
@@ -35,7 +37,7 @@ def pipeline_from_args(args: argparse.Namespace):
     classifier = None if str(args.classifier).lower() == "none" else args.classifier  # detector alone
     return load(detector=args.detector, classifier=classifier, scale=args.scale,
                 score_threshold=args.score_threshold, min_face=args.min_face,
-                calibrate=False if getattr(args, "no_calibrate", False) else None)
+                calibrate=False if getattr(args, "no_calibrate", False) else None, tile=getattr(args, "tile", None))
 
 
 @contextlib.contextmanager

@@ -138,7 +138,7 @@ def _watch(args: argparse.Namespace, source, config, show: bool) -> int:
     classifier = MaskClassifier(None if args.classifier == "default" else args.classifier,
                                 threads=args.threads or None)
     pipe = load(detector=args.detector, classifier=classifier, scale=scale,
-                score_threshold=args.score_threshold, min_face=args.min_face)
+                score_threshold=args.score_threshold, min_face=args.min_face, tile=args.tile)
     alerts = None
     if args.alert_cmd or args.alert_url:
         alerts = AlertHook(command=args.alert_cmd, url=args.alert_url, min_interval=args.alert_interval,

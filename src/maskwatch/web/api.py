@@ -58,6 +58,7 @@ class Settings:
     scale: float | None = None  # None: the measured best for the detector
     score_threshold: float | None = None
     min_face: float = 0.0
+    tile: int | None = None  # tiled detection of larger uploads (maskwatch.tiling)
     classifier: str | None = "default"  # "default", a path to an ONNX classifier, or None (faces only)
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     max_pixels: int = DEFAULT_MAX_UPLOAD_PIXELS
@@ -92,7 +93,7 @@ class PipelinePool:
 
         def default_factory(s: Settings, classifier: Any):
             return load(detector=s.detector, classifier=classifier, scale=s.scale,
-                        score_threshold=s.score_threshold, min_face=s.min_face)
+                        score_threshold=s.score_threshold, min_face=s.min_face, tile=s.tile)
 
         make = factory or default_factory
         self.pipelines = [make(settings, clf) for _ in range(settings.workers)]
