@@ -220,12 +220,12 @@ def main() -> None:
 START, END = "<!-- bench_detect.py:start -->", "<!-- bench_detect.py:end -->"
 
 
-def splice(document: str, table: str) -> str:
+def splice(document: str, table: str, start: str = START, end: str = END) -> str:
     """Replace the generated part of ``document`` (between the markers), keeping the prose around it."""
-    block = f"{START}\n{table}{END}\n"
-    if START in document and END in document:
-        head, rest = document.split(START, 1)
-        return head + block + rest.split(END, 1)[1].lstrip("\n")
+    block = f"{start}\n{table}{end}\n"
+    if start in document and end in document:
+        head, rest = document.split(start, 1)
+        return head + block + rest.split(end, 1)[1].lstrip("\n")
     return document + ("\n" if document else "") + block
 
 

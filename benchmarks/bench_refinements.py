@@ -1,0 +1,176 @@
+"""Two-stage refinements of a pipeline, each measured on the fmd validation split.
+
+    MASKWATCH_MODELS=../shared/models python benchmarks/bench_refinements.py --shared ../shared [--detector maskwatch]
+
+For the pipeline ``maskwatch.load(detector)`` (its defaults), one knob at a time:
+
+* **minimum face size** (``min_face``): drop faces whose shorter side is below N px;
+* **classifier crop margin**: context around the face box in the classifier's crop (the model was
+  trained with the margin in its spec);
+* **class source** (maskwatch's own detector only): its one-pass class probabilities, the
+  classifier's (two passes), or their mean;
+* **tiling** on large photos: the validation photos pasted at native resolution into 3x3 mosaics
+  (about 1200-2400 px wide, 9 photos' faces each), each detector with and without
+  `maskwatch.tiling.TiledDetector`; ms per mosaic (median, same process, one after the other).
+
+Writes benchmarks/results/refinements.json and a section of docs/detection.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+KEYS = ("mAP50", "face_AP50", "face_recall", "AP50")
+
+
+def summary(m: dict[str, Any]) -> dict[str, Any]:
+    out = {k: m.get(k) for k in KEYS}
+    out["pipeline_ms"] = (m.get("latency", {}).get("pipeline") or {}).get("median_ms")
+    return out
+
+
+class MeanProbs:
+    """Classifier stand-in: the mean of the detector's own class probabilities and the classifier's."""
+
+    def __init__(self, classifier: Any, weight: float = 0.5):
+        self.classifier, self.weight, self.path = classifier, weight, classifier.path
+
+    def classify(self, image: np.ndarray, faces: Any) -> Any:
+        own = faces.probs
+        faces = self.classifier.classify(image, faces)
+        if own is None or not len(faces):
+            return faces
+        return faces.with_probs(self.weight * own + (1 - self.weight) * faces.probs)
+
+
+def mosaics(images: list, out_dir: Path, n: int = 3) -> list:
+    """Validation photos pasted at native resolution into n x n mosaics (VocImage list, JPEGs on disk)."""
+    from maskwatch.imageio import read_image
+    from maskwatch.voc import VocImage
+
+    result = []
+    groups = [images[i:i + n * n] for i in range(0, len(images) - n * n + 1, n * n)]
+    for g, group in enumerate(groups):
+        photos = [read_image(im.path) for im in group]
+        ch, cw = max(p.shape[0] for p in photos), max(p.shape[1] for p in photos)
+        canvas = np.full((ch * n, cw * n, 3), 114, np.uint8)
+        boxes, labels, difficult = [], [], []
+        for k, (im, photo) in enumerate(zip(group, photos)):
+            y0, x0 = (k // n) * ch, (k % n) * cw
+            canvas[y0:y0 + photo.shape[0], x0:x0 + photo.shape[1]] = photo
+            boxes.append(im.boxes + np.float32([x0, y0, x0, y0]))
+            labels += list(im.labels)
+            difficult.append(im.difficult)
+        path = out_dir / f"mosaic_{g:02d}.jpg"
+        cv2.imwrite(str(path), cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+        result.append(VocImage(path, canvas.shape[1], canvas.shape[0], np.concatenate(boxes), labels,
+                               np.concatenate(difficult)))
+    return result
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
+    p.add_argument("--detector", default=None, help="detector of the pipeline (default: maskwatch.load()'s)")
+    p.add_argument("--tiling-detectors", nargs="+", default=["ssd", "yunet", "maskwatch"])
+    p.add_argument("--tile", type=int, default=640)
+    p.add_argument("--limit", type=int, default=None, help="only N validation images (quick check)")
+    p.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "refinements.json")
+    p.add_argument("--markdown", type=Path, default=ROOT / "docs" / "detection.md")
+    args = p.parse_args()
+    os.environ.setdefault("MASKWATCH_MODELS", str(args.shared / "models"))
+
+    import maskwatch
+    from maskwatch.evaluation import evaluate_detection, load_split
+    from maskwatch.pipeline import DEFAULT_DETECTOR, Pipeline
+
+    split, images = load_split(args.shared / "data" / "fmd", "val", args.limit)
+    name = args.detector or DEFAULT_DETECTOR
+    base = maskwatch.load(name)
+    clf = maskwatch.MaskClassifier()
+    result: dict[str, Any] = {"split": split, "n_images": len(images), "detector": name,
+                              "pipeline": repr(base), "cpu_count": os.cpu_count()}
+
+    def run(label: str, pipe: Any, on: list | None = None) -> dict[str, Any]:
+        row = summary(evaluate_detection(pipe, images if on is None else on))
+        print(label, json.dumps({k: row[k] for k in ("mAP50", "face_recall")}), flush=True)
+        return row
+
+    result["min_face"] = {v: run(f"min_face {v}", Pipeline(base.detector, clf, min_face=v)) for v in (0, 4, 6, 8, 10, 12)}
+    result["crop_margin"] = {v: run(f"margin {v}", Pipeline(base.detector, maskwatch.MaskClassifier(crop_margin=v)))
+                             for v in (0.0, 0.1, 0.2, 0.3, 0.4)}
+    if name == "maskwatch":
+        result["class_source"] = {
+            "detector (1 pass)": run("one pass", Pipeline(base.detector, None)),
+            "classifier (2 passes)": run("two passes", Pipeline(base.detector, clf)),
+            "mean of both": run("mean", Pipeline(base.detector, MeanProbs(clf))),
+        }
+    with tempfile.TemporaryDirectory() as tmp:
+        big = mosaics(images, Path(tmp))
+        sides = [max(im.width, im.height) for im in big]
+        result["tiling"] = {"n_mosaics": len(big), "long_side_px": [min(sides), int(np.median(sides)), max(sides)],
+                            "tile": args.tile, "rows": []}
+        for det in args.tiling_detectors:
+            for tile in (None, args.tile):
+                pipe = maskwatch.load(det, tile=tile)
+                t0 = time.perf_counter()
+                row = run(f"tiling {det} {tile}", pipe, big)
+                row.update({"detector": det, "tile": tile, "seconds": round(time.perf_counter() - t0, 1)})
+                result["tiling"]["rows"].append(row)
+    args.json.write_text(json.dumps(result, indent=1))
+    from bench_detect import splice  # noqa: E402  (same folder)
+
+    doc = args.markdown.read_text() if args.markdown.exists() else ""
+    args.markdown.write_text(splice(doc, markdown(result), START, END))
+    print(f"wrote {args.json} and {args.markdown}")
+
+
+START, END = "<!-- bench_refinements.py:start -->", "<!-- bench_refinements.py:end -->"
+
+
+def _f(v: float | None, d: int = 3) -> str:
+    return "–" if v is None else f"{v:.{d}f}"
+
+
+def _row(key: Any, r: dict[str, Any]) -> str:
+    ap = r.get("AP50") or {}
+    return (f"| {key} | {_f(r['mAP50'])} | {_f(ap.get('with_mask'))} | {_f(ap.get('without_mask'))} "
+            f"| {_f(ap.get('mask_worn_incorrectly'))} | {_f(r['face_AP50'])} | {_f(r['face_recall'])} "
+            f"| {_f(r['pipeline_ms'], 1)} |")
+
+
+def markdown(r: dict[str, Any]) -> str:
+    head = ("| mAP@0.5 | AP with_mask | AP without_mask | AP incorrect | face AP@0.5 | face recall | ms/image |",
+            "|---|---|---|---|---|---|---|---|")
+    lines = ["## Two-stage refinements", "",
+             f"`benchmarks/bench_refinements.py`, pipeline `{r['pipeline']}`, validation split ({r['n_images']} "
+             "fmd images), one knob at a time; ms: median pipeline time per image during the evaluation.", ""]
+    for key, title in (("min_face", "minimum face side (px)"), ("crop_margin", "classifier crop margin"),
+                       ("class_source", "class probabilities from")):
+        if key not in r:
+            continue
+        lines += [f"| {title} " + head[0], head[1]]
+        lines += [_row(k, v) for k, v in r[key].items()]
+        lines.append("")
+    t = r["tiling"]
+    lo, med, hi = t["long_side_px"]
+    lines += [f"Tiling: {t['n_mosaics']} mosaics of 3x3 validation photos at native resolution (longer side "
+              f"{lo}–{hi} px, median {med}), each detector with its defaults, without and with "
+              f"{t['tile']} px tiles (25% overlap) + a whole-image pass:", "",
+              "| detector | tiles " + head[0], "|---" + head[1]]
+    lines += [_row(f"{row['detector']} | {row['tile'] or 'no'}", row) for row in t["rows"]]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
