@@ -17,12 +17,22 @@ def pipe(shared_models):
 
 def test_load_defaults(pipe):
     from maskwatch.calibration import CalibratedDetector
+    from maskwatch.detection_model import MaskwatchDetector
+    from maskwatch.ensemble import EnsembleDetector
 
-    assert pipe.detector.name == "yunet" and isinstance(pipe.detector, CalibratedDetector)
-    assert pipe.detector.scale == 1.0 and pipe.detector.min_side == 800 and pipe.detector.score_threshold == 0.2
-    assert pipe.detector.input_scale(400, 300) == 2.0 and pipe.detector.input_scale(480, 640) == 1.25
-    assert pipe.detector.input_scale(3000, 4000) == 1.0
-    assert not isinstance(maskwatch.load(calibrate=False).detector, CalibratedDetector)
+    assert pipe.detector.name == "yunet+maskwatch" and isinstance(pipe.detector, EnsembleDetector)
+    yunet, ours = pipe.detector.detectors
+    assert yunet.name == "yunet" and isinstance(yunet, CalibratedDetector) and isinstance(ours, MaskwatchDetector)
+    assert (yunet.scale, yunet.min_side, yunet.score_threshold) == (1.0, 800, 0.2)
+    assert (ours.scale, ours.min_side, ours.score_threshold) == (1.0, 640, 0.6)
+    assert pipe.detector.weights == [0.7, 1.0]
+    assert yunet.input_scale(400, 300) == 2.0 and yunet.input_scale(480, 640) == 1.25
+    assert yunet.input_scale(3000, 4000) == 1.0
+    assert not isinstance(maskwatch.load(calibrate=False).detector.detectors[0], CalibratedDetector)
+    alone = maskwatch.load("yunet").detector  # a member alone: its measured settings, calibrated
+    assert isinstance(alone, CalibratedDetector) and (alone.min_side, alone.score_threshold) == (800, 0.2)
+    explicit = maskwatch.load(scale=2.0, score_threshold=0.5).detector.detectors
+    assert [(d.scale, d.min_side, d.score_threshold) for d in explicit] == [(2.0, 0, 0.5)] * 2
     assert isinstance(pipe.classifier, MaskClassifier)
     assert pipe.classifier.spec.labels == LABELS
 
@@ -75,9 +85,11 @@ def test_min_face_filters_small_faces(shared_models, astronaut):
     assert len(maskwatch.load(min_face=300).detect(astronaut)) == 0
 
 
-def test_detector_only_pipeline(shared_models, astronaut):
-    faces = maskwatch.load(classifier=None, score_threshold=0.5).detect(astronaut)
+def test_detector_only_pipeline(shared_models, astronaut, astronaut_face):
+    faces = maskwatch.load("yunet", classifier=None, score_threshold=0.5).detect(astronaut)
     assert len(faces) == 1 and faces.probs is None
+    faces = maskwatch.load(classifier=None).detect(astronaut)  # the ensemble: YuNet's faces have no classes
+    assert faces.probs is None and box_iou(faces.xyxy[faces.det_score.argmax()][None], [astronaut_face])[0, 0] > 0.6
 
 
 def test_bad_path_raises_typed_error(pipe, tmp_path):

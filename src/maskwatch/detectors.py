@@ -1,7 +1,10 @@
 """Face detectors behind one interface, created by name.
 
-* ``yunet`` (default) — OpenCV's YuNet CNN (`cv2.FaceDetectorYN`): fast, accurate, landmarks.
+* ``yunet`` — OpenCV's YuNet CNN (`cv2.FaceDetectorYN`): fast, accurate, landmarks.
 * ``ssd`` — OpenCV's ResNet-10 SSD, the face detector of the classic mask tutorials.
+* ``maskwatch`` — maskwatch's own face + mask detector (`maskwatch.detection_model`).
+* ``yunet+maskwatch`` (`maskwatch.load`'s default) — both, their faces merged (`maskwatch.ensemble`):
+  finds the most faces.
 * ``haar`` — the Viola-Jones Haar cascade shipped with OpenCV 4.x: fastest, least accurate,
   misses most masked and small faces; kept to reproduce the tutorials' results.
 
@@ -188,6 +191,45 @@ def _maskwatch_detector(**kwargs: Any) -> FaceDetector:
 
 
 DETECTORS["maskwatch"] = _maskwatch_detector
+
+#: The measured best settings of each detector on the fmd validation photos (benchmarks/bench_detect.py,
+#: docs/detection.md): scale 1 with small photos upscaled until their longer side is ``min_side``.
+#: `maskwatch.load` applies them to the settings its caller leaves unset; `create_detector` does not.
+MEASURED_DEFAULTS: dict[str, dict[str, float]] = {
+    "yunet": {"scale": 1.0, "min_side": 800, "score_threshold": 0.2},
+    "maskwatch": {"scale": 1.0, "min_side": 640, "score_threshold": 0.3},
+}
+#: ``yunet+maskwatch``: each member's settings over its measured defaults, and the weight of its face
+#: scores. maskwatch's detector runs at score 0.6 in the ensemble: the lowest threshold at which the
+#: ensemble adds no more false faces than YuNet alone on close-up face photos (other datasets than
+#: fmd; docs/detection.md); at 0.3 it finds more fmd faces but sees faces in shirts and badges.
+ENSEMBLE_MEMBERS: dict[str, dict[str, float]] = {"yunet": {"weight": 0.7}, "maskwatch": {"weight": 1.0, "score_threshold": 0.6}}
+ENSEMBLE_NMS = 0.5
+
+
+def _yunet_maskwatch(scale: float | None = None, score_threshold: float | None = None, calibrate: bool = True,
+                     **kwargs: Any) -> FaceDetector:
+    """YuNet (boxes calibrated to the annotation style unless ``calibrate=False``) + maskwatch's
+    detector, each with its measured settings; ``scale`` / ``score_threshold`` given here apply to
+    both (an explicit scale without the upscaling of small photos)."""
+    from .calibration import CalibratedDetector
+    from .ensemble import EnsembleDetector
+
+    members, weights = [], []
+    for name, settings in ENSEMBLE_MEMBERS.items():
+        kw = {**MEASURED_DEFAULTS[name], **{k: v for k, v in settings.items() if k != "weight"}, **kwargs}
+        if scale is not None:
+            kw["scale"] = scale
+            kw.pop("min_side")
+        if score_threshold is not None:
+            kw["score_threshold"] = score_threshold
+        det = create_detector(name, **kw)
+        members.append(CalibratedDetector(det) if name == "yunet" and calibrate else det)
+        weights.append(settings["weight"])
+    return EnsembleDetector(members, weights, ENSEMBLE_NMS, name="yunet+maskwatch")
+
+
+DETECTORS["yunet+maskwatch"] = _yunet_maskwatch
 
 
 def create_detector(name: str = "yunet", **kwargs: Any) -> FaceDetector:

@@ -9,17 +9,14 @@ from typing import Any
 import numpy as np
 
 from .classifier import MaskClassifier
-from .detectors import FaceDetector, create_detector
+from .detectors import MEASURED_DEFAULTS, FaceDetector, create_detector
 from .faces import Faces
 from .imageio import DEFAULT_MAX_PIXELS, as_rgb_array, read_image
 
-#: Defaults chosen by measurement (benchmarks/bench_detect.py; see README "Speed and accuracy").
-DEFAULT_DETECTOR = "yunet"
-DEFAULT_SCALE = 1.0
-#: Small photos are upscaled until their longer side is this long (a 400 px crowd photo is read at
-#: 2x, where YuNet finds most 10-30 px faces; a 640x480 frame at 1.25x; large photos at 1x).
-DEFAULT_MIN_SIDE = 800
-DEFAULT_SCORE_THRESHOLD = 0.2
+#: Default detector, chosen by measurement (benchmarks/bench_detect.py; docs/detection.md): YuNet and
+#: maskwatch's own detector together find the most faces and give the best mAP on fmd's validation
+#: photos; each member runs with its measured settings (`maskwatch.detectors.MEASURED_DEFAULTS`).
+DEFAULT_DETECTOR = "yunet+maskwatch"
 DEFAULT_MIN_FACE = 0
 
 
@@ -73,11 +70,12 @@ def load(
     """Build a `Pipeline`.
 
     Args:
-        detector: a detector name (``yunet``, ``ssd``, ``haar``, ...) or a `FaceDetector`.
+        detector: a detector name (``yunet+maskwatch``, ``yunet``, ``maskwatch``, ``ssd``, ``haar``) or a
+            `FaceDetector`; names get their measured settings for whatever is left unset.
         classifier: ``"default"`` (the model shipped in the package), a path to an exported ONNX
             classifier, a `MaskClassifier`, or ``None`` to only find faces.
-        scale: detector input scale. Default for yunet: 1, with images upscaled until their longer
-            side is ``DEFAULT_MIN_SIDE`` px (measured best speed/accuracy; see docs/detection.md).
+        scale: detector input scale. Default: the measured one (scale 1 with small photos upscaled to
+            a longer side of 800 px for yunet, 640 px for maskwatch; see docs/detection.md).
         score_threshold: minimum detector score.
         min_face: drop faces whose shorter side is below this many pixels.
         calibrate: move/scale the detector's boxes onto the annotation style the classifier was
@@ -89,16 +87,14 @@ def load(
     from .calibration import BOX_CALIBRATION, CalibratedDetector
 
     if isinstance(detector, str):
-        kw = dict(detector_kwargs)
-        if scale is not None:
+        kw = {**MEASURED_DEFAULTS.get(detector, {}), **detector_kwargs}
+        if scale is not None:  # an explicit scale replaces the measured upscaling of small photos
             kw["scale"] = scale
-        elif detector == DEFAULT_DETECTOR:
-            kw["scale"] = DEFAULT_SCALE
-            kw.setdefault("min_side", DEFAULT_MIN_SIDE)
+            kw.pop("min_side", None)
         if score_threshold is not None:
             kw["score_threshold"] = score_threshold
-        elif detector == DEFAULT_DETECTOR:
-            kw["score_threshold"] = DEFAULT_SCORE_THRESHOLD
+        if detector == "yunet+maskwatch" and calibrate is not None:
+            kw["calibrate"] = calibrate  # the ensemble calibrates its YuNet member itself
         detector = create_detector(detector, **kw)
     if calibrate is None:
         calibrate = detector.name in BOX_CALIBRATION

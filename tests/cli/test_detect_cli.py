@@ -76,7 +76,9 @@ def test_unusual_but_valid_images_are_processed(shared_models, tmp_path, astrona
     cv2.imwrite(str(folder / "deep.png"), cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR).astype(np.uint16) * 257)
     cmyk_jpeg(folder / "cmyk.jpg", astronaut)
     exif_rotated(folder / "phone.jpg", astronaut)
-    rc = main(["detect", str(folder), "-o", str(tmp_path / "out"), "--jsonl", str(tmp_path / "r.jsonl"), "--quiet"])
+    # YuNet alone: maskwatch's crowd-trained detector also sees a face in the suit's badge (docs/detection.md)
+    rc = main(["detect", str(folder), "--detector", "yunet", "-o", str(tmp_path / "out"), "--jsonl",
+               str(tmp_path / "r.jsonl"), "--quiet"])
     assert rc == 0
     records = read_jsonl(tmp_path / "r.jsonl")
     assert len(records) == 5

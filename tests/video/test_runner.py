@@ -16,7 +16,7 @@ from .conftest import FakeCapture, count_frames, moving_frames
 
 @pytest.fixture(scope="module")
 def pipe(shared_models):
-    return maskwatch.load(scale=1.0)
+    return maskwatch.load("yunet", scale=1.0)  # the video default detector
 
 
 def read_jsonl(path):

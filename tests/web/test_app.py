@@ -25,7 +25,7 @@ def app(shared_models):
 
 def test_page_renders_with_sidebar(app):
     assert app.title[0].value == "maskwatch"
-    assert app.sidebar.selectbox[0].value == "yunet"
+    assert app.sidebar.selectbox[0].value == "yunet+maskwatch"
     assert len(app.file_uploader) == 1 and app.file_uploader[0].accept_multiple_files
 
 
@@ -42,6 +42,7 @@ def test_upload_photo_shows_image_table_and_counts(app, astronaut):
 
 
 def test_multiple_uploads_and_a_bad_one(app, astronaut):
+    app.sidebar.selectbox[0].set_value("yunet").run()  # maskwatch's detector sees a face in the mirrored badge
     app.file_uploader[0].set_value([
         ("a.jpg", encode_image(astronaut), "image/jpeg"),
         ("b.png", encode_image(astronaut[:, ::-1].copy(), ".png"), "image/png"),

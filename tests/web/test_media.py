@@ -19,7 +19,7 @@ from maskwatch.web.uploads import UnsupportedMediaError, sniff
 
 @pytest.fixture(scope="module")
 def pipe(shared_models):
-    return load()
+    return load("yunet")
 
 
 @pytest.fixture(scope="module")

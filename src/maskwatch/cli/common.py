@@ -11,12 +11,13 @@ from typing import IO, Iterator
 from ..detectors import DETECTORS
 
 
-def add_detector_arguments(p: argparse.ArgumentParser) -> None:
+def add_detector_arguments(p: argparse.ArgumentParser, default: str | None = None) -> None:
     from ..pipeline import DEFAULT_DETECTOR, DEFAULT_MIN_FACE
 
     g = p.add_argument_group("detection")
-    g.add_argument("--detector", default=DEFAULT_DETECTOR, choices=sorted(DETECTORS),
-                   help="face detector (yunet: accurate and fast; ssd / haar: the classic tutorials')")
+    g.add_argument("--detector", default=default or DEFAULT_DETECTOR, choices=sorted(DETECTORS),
+                   help="face detector (yunet+maskwatch: finds the most faces; yunet: fastest accurate one; "
+                        "maskwatch: our own, one pass with --classifier none; ssd / haar: the classic tutorials')")
     g.add_argument("--scale", type=float, default=None,
                    help="detector input scale; >1 finds smaller faces, slower (default: measured best per detector)")
     g.add_argument("--score-threshold", type=float, default=None, help="minimum face detection score")

@@ -22,7 +22,7 @@ HELP = "track faces and masks in a webcam, video file or stream"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..video.analyzer import DEFAULT_VIDEO_THREADS, TrackingConfig
+    from ..video.analyzer import DEFAULT_VIDEO_DETECTOR, DEFAULT_VIDEO_THREADS, TrackingConfig
     from ..video.runner import DEFAULT_QUEUE_SIZE
     from ..video.sources import DEFAULT_OPEN_TIMEOUT, DEFAULT_RECONNECT_ATTEMPTS
     from .common import add_detector_arguments
@@ -68,7 +68,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     al.add_argument("--alert-url", default=None, help="webhook URL to POST each alert to as JSON")
     al.add_argument("--alert-interval", type=float, default=30.0, help="seconds between two alerts at least")
     al.add_argument("--alert-confidence", type=float, default=0.8, help="smoothed confidence needed to alert")
-    add_detector_arguments(p)
+    add_detector_arguments(p, default=DEFAULT_VIDEO_DETECTOR)
     p.add_argument("--quiet", action="store_true", help="no summary on stderr")
 
 
@@ -126,13 +126,13 @@ def _watch(args: argparse.Namespace, source, config, show: bool) -> int:
     import cv2
 
     from ..classifier import MaskClassifier
-    from ..pipeline import DEFAULT_DETECTOR, load
-    from ..video.analyzer import DEFAULT_VIDEO_SCALE, VideoAnalyzer
+    from ..pipeline import load
+    from ..video.analyzer import DEFAULT_VIDEO_DETECTOR, DEFAULT_VIDEO_SCALE, VideoAnalyzer
     from ..video.runner import WatchRunner
     from ..video.stats import AlertHook, ComplianceStats
     from .common import open_output
 
-    scale = args.scale if args.scale is not None else (DEFAULT_VIDEO_SCALE if args.detector == DEFAULT_DETECTOR else None)
+    scale = args.scale if args.scale is not None else (DEFAULT_VIDEO_SCALE if args.detector == DEFAULT_VIDEO_DETECTOR else None)
     if args.threads > 0:
         cv2.setNumThreads(args.threads)  # the detector runs in OpenCV's DNN module
     classifier = MaskClassifier(None if args.classifier == "default" else args.classifier,

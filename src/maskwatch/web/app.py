@@ -20,7 +20,8 @@ import streamlit as st
 from maskwatch.detectors import DETECTORS
 from maskwatch.errors import MaskwatchError
 from maskwatch.labels import COLORS, LABELS
-from maskwatch.pipeline import DEFAULT_DETECTOR, DEFAULT_SCALE, load
+from maskwatch.detectors import MEASURED_DEFAULTS
+from maskwatch.pipeline import DEFAULT_DETECTOR, load
 from maskwatch.web.media import (
     DEFAULT_MAX_FRAMES,
     faces_table,
@@ -48,7 +49,7 @@ class LockedPipeline:
 
 
 @st.cache_resource(show_spinner="Loading models ...", max_entries=4)
-def get_pipeline(detector: str, scale: float, score_threshold: float, min_face: float) -> LockedPipeline:
+def get_pipeline(detector: str, scale: float | None, score_threshold: float | None, min_face: float) -> LockedPipeline:
     return LockedPipeline(load(detector=detector, scale=scale, score_threshold=score_threshold, min_face=min_face))
 
 
@@ -56,17 +57,18 @@ def sidebar() -> dict:
     st.sidebar.header("Detector")
     names = sorted(DETECTORS)
     detector = st.sidebar.selectbox("Face detector", names, index=names.index(DEFAULT_DETECTOR),
-                                    help="yunet: accurate and fast; ssd / haar: the classic tutorials' detectors")
-    default_scale = DEFAULT_SCALE if detector == DEFAULT_DETECTOR else 1.0
-    scale = st.sidebar.slider("Input scale", 0.5, 3.0, float(default_scale), 0.25, key=f"scale-{detector}",
-                              help=">1 finds smaller faces but is slower (default: the measured best)")
-    score = st.sidebar.slider("Face score threshold", 0.05, 0.95, 0.6 if detector == "yunet" else 0.5, 0.05,
-                              key=f"score-{detector}")
+                                    help="yunet+maskwatch: finds the most faces; yunet: fastest accurate one; "
+                                         "ssd / haar: the classic tutorials' detectors")
+    measured = MEASURED_DEFAULTS.get(detector, {})
+    scale = st.sidebar.slider("Input scale", 0.0, 3.0, 0.0, 0.25, key=f"scale-{detector}",
+                              help="0: the measured default (small photos upscaled); >1 finds smaller faces, slower")
+    score = st.sidebar.slider("Face score threshold", 0.0, 0.95, 0.0, 0.05, key=f"score-{detector}",
+                              help=f"0: the measured default ({measured.get('score_threshold', 'per detector')})")
     min_face = st.sidebar.number_input("Ignore faces smaller than (px)", 0, 500, 0, 4)
     st.sidebar.header("Output")
     blur = st.sidebar.checkbox("Blur faces (privacy)", False)
     max_frames = st.sidebar.number_input("Video: max frames", 10, 3000, DEFAULT_MAX_FRAMES, 10)
-    return {"detector": detector, "scale": scale, "score_threshold": score, "min_face": float(min_face),
+    return {"detector": detector, "scale": scale or None, "score_threshold": score or None, "min_face": float(min_face),
             "blur": blur, "max_frames": int(max_frames)}
 
 

@@ -1,0 +1,64 @@
+"""Several face detectors as one: the union of their faces, merged by NMS.
+
+General face detectors and maskwatch's own detector fail on different faces. On the fmd validation
+photos YuNet misses 112 of 501 masked faces but only 12 of 112 unmasked ones; maskwatch's detector
+misses 44 masked and 21 unmasked ones (benchmarks/bench_detect.py). Their union finds 91% of all
+faces, more than either, and is maskwatch's default detector (``yunet+maskwatch``).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from . import ops
+from .detectors import FaceDetector
+from .faces import Faces
+from .imageio import as_rgb_array
+
+
+class EnsembleDetector(FaceDetector):
+    """Runs every detector on the image and keeps the union of their faces, merged by NMS.
+
+    Args:
+        detectors: the members, each with its own scale and score threshold.
+        weights: multiplies each member's face scores before NMS (which face of an overlapping pair
+            survives; also the ranking for AP); default 1 for every member.
+        nms_threshold: IoU above which two faces are the same face.
+    """
+
+    def __init__(self, detectors: Sequence[FaceDetector], weights: Sequence[float] | None = None,
+                 nms_threshold: float = 0.5, name: str | None = None):
+        if not detectors:
+            raise ValueError("an ensemble needs at least one detector")
+        self.detectors = list(detectors)
+        self.weights = [1.0] * len(self.detectors) if weights is None else [float(w) for w in weights]
+        if len(self.weights) != len(self.detectors):
+            raise ValueError(f"{len(self.weights)} weights for {len(self.detectors)} detectors")
+        self.nms_threshold = float(nms_threshold)
+        self.name = name or "+".join(d.name for d in self.detectors)
+        self.scale = self.detectors[0].scale
+        self.score_threshold = min(d.score_threshold for d in self.detectors)
+        self.max_side, self.min_side = self.detectors[0].max_side, self.detectors[0].min_side
+
+    def detect(self, image: np.ndarray) -> Faces:
+        image = as_rgb_array(image)
+        h, w = image.shape[:2]
+        parts = []
+        for det, weight in zip(self.detectors, self.weights):
+            f = det.detect(image)
+            # members' class probabilities and landmarks are dropped unless every member has them
+            parts.append(Faces(xyxy=f.xyxy, det_score=np.clip(f.det_score * weight, 0, 1), landmarks=f.landmarks,
+                               probs=f.probs))
+        faces = Faces.concatenate(parts)
+        if len(faces) > 1:
+            faces = faces[np.sort(ops.nms(faces.xyxy, faces.det_score, self.nms_threshold))]
+        return Faces(xyxy=faces.xyxy, det_score=faces.det_score, landmarks=faces.landmarks, probs=faces.probs,
+                     image_size=(w, h))
+
+    def _detect(self, image: np.ndarray) -> Faces:  # pragma: no cover - detect() is overridden
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"EnsembleDetector({self.detectors!r}, weights={self.weights}, nms_threshold={self.nms_threshold})"

@@ -1,0 +1,51 @@
+"""EnsembleDetector: union of members' faces, score weights, NMS (fake members, no models)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from maskwatch import Faces
+from maskwatch.detectors import FaceDetector
+from maskwatch.ensemble import EnsembleDetector
+
+
+class Fixed(FaceDetector):
+    """Returns the same faces for any image."""
+
+    def __init__(self, name: str, xyxy, scores, landmarks: bool = False):
+        super().__init__()
+        self.name, self.xyxy, self.scores, self.landmarks = name, np.float32(xyxy), np.float32(scores), landmarks
+
+    def _detect(self, image):
+        lms = np.zeros((len(self.xyxy), 5, 2), np.float32) if self.landmarks else None
+        return Faces(xyxy=self.xyxy.reshape(-1, 4), det_score=self.scores, landmarks=lms)
+
+
+IMAGE = np.zeros((100, 200, 3), np.uint8)
+
+
+def test_union_keeps_faces_either_member_finds_and_merges_shared_ones():
+    a = Fixed("a", [[10, 10, 30, 30], [100, 10, 130, 40]], [0.9, 0.8], landmarks=True)
+    b = Fixed("b", [[11, 11, 31, 31], [150, 50, 180, 90]], [0.95, 0.4])
+    ens = EnsembleDetector([a, b], weights=[1.0, 0.5], nms_threshold=0.5)
+    faces = ens.detect(IMAGE)
+    assert ens.name == "a+b" and faces.image_size == (200, 100)
+    # the shared face keeps a's box (0.9 beats 0.95 * 0.5); b's own face keeps its weighted score
+    assert faces.xyxy.tolist() == [[10, 10, 30, 30], [100, 10, 130, 40], [150, 50, 180, 90]]
+    assert faces.det_score.tolist() == pytest.approx([0.9, 0.8, 0.2])
+    assert faces.landmarks is None  # only one member has landmarks
+
+
+def test_equal_weights_let_the_higher_score_win_and_nms_threshold_matters():
+    a = Fixed("a", [[10, 10, 30, 30]], [0.6])
+    b = Fixed("b", [[12, 12, 32, 32]], [0.7])
+    assert EnsembleDetector([a, b]).detect(IMAGE).xyxy.tolist() == [[12, 12, 32, 32]]
+    assert len(EnsembleDetector([a, b], nms_threshold=0.9).detect(IMAGE)) == 2  # IoU 0.68: kept apart
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="at least one"):
+        EnsembleDetector([])
+    with pytest.raises(ValueError, match="2 weights for 1 detectors"):
+        EnsembleDetector([Fixed("a", [[0, 0, 1, 1]], [1])], weights=[1, 2])
