@@ -63,3 +63,19 @@ def test_small_faces_need_upscaling(shared_models, astronaut):
     at1 = len(create_detector("yunet", scale=1.0).detect(canvas))
     at3 = len(create_detector("yunet", scale=3.0).detect(canvas))
     assert at3 >= 1 and at3 >= at1
+
+
+def test_yunet_drops_non_finite_rows(shared_models, astronaut):
+    """OpenCV's YuNet returns NaN boxes on some close-up photos; they must not reach `Faces`."""
+    det = create_detector("yunet")
+    real = det._net.detect
+
+    def with_nan(image):
+        n, rows = real(image)
+        bad = rows[:1].copy()
+        bad[0, 2] = np.nan
+        return n, np.concatenate([rows, bad])
+
+    det._net = type("Net", (), {"detect": staticmethod(with_nan), "setInputSize": det._net.setInputSize})()
+    faces = det.detect(astronaut)
+    assert len(faces) == 1 and np.isfinite(faces.xyxy).all()

@@ -106,6 +106,9 @@ class YuNetDetector(FaceDetector):
         if rows is None or len(rows) == 0:
             return Faces.empty()
         rows = np.asarray(rows, np.float32)
+        rows = rows[np.isfinite(rows).all(1)]  # YuNet can emit NaN boxes on some close-up photos
+        if not len(rows):
+            return Faces.empty()
         xyxy = np.concatenate([rows[:, :2], rows[:, :2] + rows[:, 2:4]], axis=1)
         xyxy[:, 2:] = np.maximum(xyxy[:, 2:], xyxy[:, :2])
         return Faces(xyxy=xyxy, det_score=rows[:, 14], landmarks=rows[:, 4:14].reshape(-1, 5, 2))
