@@ -82,7 +82,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
     p.add_argument("--detector", default=None, help="detector of the pipeline (default: maskwatch.load()'s)")
-    p.add_argument("--tiling-detectors", nargs="+", default=["ssd", "yunet", "maskwatch"])
+    p.add_argument("--tiling-detectors", nargs="+", default=["ssd", "yunet", "maskwatch", "yunet+maskwatch"])
     p.add_argument("--tile", type=int, default=640)
     p.add_argument("--limit", type=int, default=None, help="only N validation images (quick check)")
     p.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "refinements.json")
