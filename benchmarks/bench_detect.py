@@ -55,16 +55,12 @@ CONFIGS: list[tuple[str, float | str, str | None, bool, float | None]] = [
 DEFAULT_ROW = ("yunet+maskwatch", "default", 2, True, 0.6)
 
 
-def closeups(shared: Path, per_class: int = 40) -> list[np.ndarray]:
+def closeups(shared: Path) -> list[np.ndarray]:
     """Close-up photos of one face each (the classification crop sets, other sources than fmd)."""
+    from maskwatch.evaluation.closeups import BENCHMARK_PER_CLASS, closeup_files
     from maskwatch.imageio import read_image
 
-    rng = np.random.default_rng(0)
-    out = []
-    for folder in sorted(p for p in (shared / "data" / "crops").glob("*/*") if p.is_dir()):
-        files = sorted(folder.iterdir())
-        out += [read_image(f) for f in rng.permutation(files)[:per_class]]
-    return out
+    return [read_image(f) for f, _ in closeup_files(shared / "data" / "crops", BENCHMARK_PER_CLASS)]
 
 
 def false_faces(detector: Any, photos: list[np.ndarray]) -> float | None:

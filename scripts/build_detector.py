@@ -30,7 +30,7 @@ MODELS = ROOT / "src" / "maskwatch" / "models"
 
 
 def config(shared: Path, run_dir: Path, epochs: int, threads: int = 0, class_weight_power: float = 1.0,
-           patience: int = 12) -> DetectorConfig:
+           patience: int = 12, init: Path | None = None, closeups_per_class: int = 0, lr: float = 2e-3) -> DetectorConfig:
     return DetectorConfig(
         data=str(shared / "data" / "fmd"),
         output=str(run_dir),
@@ -45,7 +45,10 @@ def config(shared: Path, run_dir: Path, epochs: int, threads: int = 0, class_wei
         patience=patience,
         threads=threads,
         class_weight_power=class_weight_power,
-        lr=2e-3,
+        lr=lr,
+        init=str(init) if init else None,
+        closeups=str(shared / "data" / "crops") if closeups_per_class else None,
+        closeups_per_class=closeups_per_class,
         version="1",
     )
 
@@ -74,13 +77,18 @@ def main() -> None:
     p.add_argument("--class-weight-power", type=float, default=1.0,
                    help="class weights (n / n_c) ** power against the rare mask_worn_incorrectly")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--init", type=Path, default=None, help="start from this checkpoint's weights (fine-tune)")
+    p.add_argument("--closeups-per-class", type=int, default=0,
+                   help="also train on N close-up photos per crops/<source>/<class> folder (YuNet boxes)")
     p.add_argument("--scales", type=float, nargs="+", default=[1.0, 1.25, 1.5, 2.0])
     p.add_argument("--skip-train", action="store_true", help="reuse the run folder's best.pt")
     p.add_argument("--install", action="store_true", help="copy the model into src/maskwatch/models/")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     shared = args.shared.resolve()
-    cfg = config(shared, args.run_dir, args.epochs, args.threads, args.class_weight_power, args.patience)
+    cfg = config(shared, args.run_dir, args.epochs, args.threads, args.class_weight_power, args.patience,
+                 args.init, args.closeups_per_class, args.lr)
     last = args.run_dir / "last.pt"
     if not args.skip_train:
         if last.is_file():

@@ -75,3 +75,28 @@ def test_int8_quantisation_keeps_the_spec(tiny_run, tiny_sources, tmp_path, astr
     assert out["size_bytes"] < (tiny_run / "maskwatch_detector.onnx").stat().st_size / 2
     det = create_detector("maskwatch", model_path=out["path"], score_threshold=0.0)
     assert det.spec.kind == "detector" and det.detect(astronaut).probs is not None
+
+
+def test_fine_tune_starts_from_weights_and_adds_closeups(tiny_run, tiny_sources, tmp_path, monkeypatch):
+    import torch
+
+    from maskwatch.evaluation import closeups
+    from maskwatch.train.detector import DetectorConfig, closeup_cache, fit
+
+    monkeypatch.setattr(closeups, "BENCHMARK_PER_CLASS", 2)  # the tiny folders hold 6 photos each
+    root = tiny_sources["crops"].parent  # root/crops/<class>/: "crops" is the source
+    benchmark = {f for f, _ in closeups.closeup_files(root, 2)}
+    items = closeup_cache(root, per_class=3)
+    assert 0 < len(items) <= 9 and all(it.boxes.shape == (1, 4) and len(it.labels) == 1 for it in items)
+    h, w = items[0].image.shape[:2]
+    assert 0 <= items[0].boxes[0, 0] < items[0].boxes[0, 2] <= w and items[0].boxes[0, 3] <= h
+    assert {f for f, _ in closeups.closeup_files(root, 3, skip=2)}.isdisjoint(benchmark)
+
+    cfg = json.loads((tiny_run / "config.json").read_text())
+    cfg.update(output=str(tmp_path / "ft"), epochs=1, lr=0.0, init=str(tiny_run / "best.pt"), closeups=str(root),
+               closeups_per_class=3)
+    cfg["crop_sizes"], cfg["scale_range"] = tuple(cfg["crop_sizes"]), tuple(cfg["scale_range"])
+    out = fit(DetectorConfig(**cfg), progress=False)
+    start = torch.load(tiny_run / "best.pt", weights_only=False)["model"]["out_heat.weight"]
+    after = torch.load(out / "last.pt", weights_only=False)["model"]["out_heat.weight"]
+    assert torch.equal(start, after)  # lr 0: the head kept the weights it started from

@@ -37,6 +37,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=d.threads, help="torch threads (0: torch's default)")
     p.add_argument("--seed", type=int, default=d.seed, help="random seed")
     p.add_argument("--resume", default=None, help="continue from a last.pt checkpoint")
+    p.add_argument("--init", default=None, help="start from a checkpoint's weights with a new schedule (fine-tune)")
+    p.add_argument("--closeups", default=None, metavar="DIR",
+                   help="also train on close-up photos of DIR/<source>/<class>/ (one face each, boxed by YuNet)")
+    p.add_argument("--closeups-per-class", type=int, default=50, help="close-ups per class folder with --closeups")
     p.add_argument("--no-export", action="store_true", help="do not export ONNX after training")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -48,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
                          epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, crop_sizes=tuple(args.crop_sizes),
                          val_scale=args.val_scale, patience=args.patience, steps_per_epoch=args.steps_per_epoch,
                          max_steps=args.max_steps, max_images=args.max_images, threads=args.threads, seed=args.seed,
-                         resume=args.resume)
+                         resume=args.resume, init=args.init, closeups=args.closeups,
+                         closeups_per_class=args.closeups_per_class if args.closeups else 0)
     out = fit(cfg, progress=not args.quiet)
     print(f"run folder: {out}  (best.pt, last.pt, history.json)")
     if not args.no_export:

@@ -123,6 +123,29 @@ def cache_images(images: list[VocImage]) -> list[Cached]:
     return out
 
 
+def closeup_cache(root: str | Path, per_class: int) -> list[Cached]:
+    """Close-up photos labelled with one face each: the class from the folder name, the box from
+    YuNet (calibrated to the annotation style; the top-scoring face). Photos where YuNet finds no
+    face are skipped. Files of the false-face benchmark (`maskwatch.evaluation.closeups`) are never used."""
+    from ..calibration import CalibratedDetector
+    from ..detectors import create_detector
+    from ..evaluation.closeups import BENCHMARK_PER_CLASS, closeup_files
+    from ..labels import canonical_label
+
+    det = CalibratedDetector(create_detector("yunet", min_side=320, score_threshold=0.5))
+    out = []
+    for path, folder in closeup_files(root, per_class, skip=BENCHMARK_PER_CLASS):
+        label = canonical_label(folder)
+        if label is None:
+            continue
+        image = read_image(path)
+        faces = det.detect(image)
+        if len(faces):
+            box = faces.xyxy[int(faces.det_score.argmax())][None].astype(np.float32)
+            out.append(Cached(image, box, np.array([LABELS.index(label)], np.int64)))
+    return out
+
+
 PAD_RGB = tuple(int(round(m * 255)) for m in MEAN)
 
 
@@ -320,11 +343,17 @@ def fit(cfg: DetectorConfig, progress: bool = True) -> Path:
                                                 "val": [str(i.path) for i in val_imgs]}))
     log.info("detector training: %d train / %d val images", len(train_imgs), len(val_imgs))
     cache = cache_images(train_imgs)
+    if cfg.closeups and cfg.closeups_per_class:
+        extra = closeup_cache(cfg.closeups, cfg.closeups_per_class)
+        log.info("+ %d close-up photos from %s", len(extra), cfg.closeups)
+        cache += extra
     counts = np.bincount(np.concatenate([c.labels for c in cache]), minlength=len(LABELS)).astype(np.float64)
     class_weights = torch.tensor((counts.sum() / np.maximum(counts, 1) / len(LABELS)) ** cfg.class_weight_power,
                                  dtype=torch.float32)
 
     model = CenterFaceNet(channels=cfg.channels, pretrained=cfg.pretrained)
+    if cfg.init:
+        model.load_state_dict(torch.load(cfg.init, map_location="cpu", weights_only=False)["model"])
     if cfg.freeze_stem:
         model.freeze_stem()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,

@@ -31,5 +31,8 @@ class DetectorConfig:
     seed: int = 0
     threads: int = 0
     resume: str | None = None
+    init: str | None = None  # start from this checkpoint's weights (fine-tuning; a new optimiser and schedule)
+    closeups: str | None = None  # also train on close-up photos: a crops/<source>/<class>/ folder tree
+    closeups_per_class: int = 0  # close-ups per class folder, never those of the false-face benchmark
     version: str = "0"
     extra: dict[str, Any] = field(default_factory=dict)
