@@ -2,13 +2,17 @@
 
     python scripts/build_detector.py --shared ../shared [--install]
 
-Trains on fmd minus the evaluation split (the default classifier's validation images), CPU-sized:
-random 256-384 px crops of rescaled images from an in-memory cache, 40 steps of 10 images per epoch
-(70 epochs at most; the shipped model stopped early after 63, about 35 minutes on two idle CPU
-cores), the stride-4 stem frozen, inverse-frequency class weights, validation mAP@0.5 every epoch,
-early stopping. Re-running continues from RUN/last.pt.
-Then exports RUN/maskwatch_detector.onnx (spec in the metadata, checked against PyTorch), records the
-one-pass validation mAP@0.5 at several input scales (the spec keeps the best; `maskwatch.load` uses
+Stage 1 trains on fmd minus the evaluation split (the default classifier's validation images),
+CPU-sized: random 256-384 px crops of rescaled images from an in-memory cache, 40 steps of 10 images
+per epoch (70 epochs at most; the shipped model's run stopped early after 63, about 35 minutes on
+two idle CPU cores), the stride-4 stem frozen, inverse-frequency class weights, validation mAP@0.5
+every epoch, early stopping. Stage 2 (RUN/finetune, about 10 minutes) fine-tunes stage 1's best
+weights for 20 epochs at lr 5e-4 with 50 close-up photos per class folder of the classification
+sets added (boxes from YuNet, labels from the folders; never the false-face benchmark's photos):
+the detector learns large faces and stops seeing faces in badges and shirts. Re-running continues
+each stage from its last.pt.
+Then exports the last stage's maskwatch_detector.onnx (spec in the metadata, checked against
+PyTorch), records the one-pass validation mAP@0.5 at several input scales (the spec keeps the best; `maskwatch.load` uses
 the settings measured by benchmarks/bench_detect.py), writes an int8 copy (static QDQ, calibrated on
 training images) with its validation numbers, and, with --install, copies the int8 model (same
 validation accuracy within 0.01, faster, 2.2 MB) into src/maskwatch/models/maskwatch_detector.onnx.
@@ -77,35 +81,41 @@ def main() -> None:
     p.add_argument("--class-weight-power", type=float, default=1.0,
                    help="class weights (n / n_c) ** power against the rare mask_worn_incorrectly")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--init", type=Path, default=None, help="start from this checkpoint's weights (fine-tune)")
-    p.add_argument("--closeups-per-class", type=int, default=0,
-                   help="also train on N close-up photos per crops/<source>/<class> folder (YuNet boxes)")
+    p.add_argument("--finetune-epochs", type=int, default=20,
+                   help="stage 2: fine-tune stage 1's best weights with close-up photos added (0: skip)")
+    p.add_argument("--closeups-per-class", type=int, default=50,
+                   help="stage 2: close-up photos per crops/<source>/<class> folder (YuNet boxes, folder labels)")
     p.add_argument("--scales", type=float, nargs="+", default=[1.0, 1.25, 1.5, 2.0])
-    p.add_argument("--skip-train", action="store_true", help="reuse the run folder's best.pt")
+    p.add_argument("--skip-train", action="store_true", help="reuse the last stage's best.pt")
     p.add_argument("--install", action="store_true", help="copy the model into src/maskwatch/models/")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     shared = args.shared.resolve()
-    cfg = config(shared, args.run_dir, args.epochs, args.threads, args.class_weight_power, args.patience,
-                 args.init, args.closeups_per_class, args.lr)
-    last = args.run_dir / "last.pt"
+    cfg = config(shared, args.run_dir, args.epochs, args.threads, args.class_weight_power, args.patience)
+    stages = [cfg]
+    if args.finetune_epochs:
+        stages.append(config(shared, args.run_dir / "finetune", args.finetune_epochs, args.threads,
+                             args.class_weight_power, patience=8, init=args.run_dir / "best.pt",
+                             closeups_per_class=args.closeups_per_class, lr=5e-4))
     if not args.skip_train:
-        if last.is_file():
-            cfg.resume = str(last)
-        fit(cfg, progress=False)
-    onnx_path = args.run_dir / "maskwatch_detector.onnx"
-    export(args.run_dir / "best.pt", onnx_path)
+        for stage in stages:
+            last = Path(stage.output) / "last.pt"
+            if last.is_file():
+                stage.resume = str(last)
+            fit(stage, progress=False)
+    run_dir = Path(stages[-1].output)
+    onnx_path = run_dir / "maskwatch_detector.onnx"
+    export(run_dir / "best.pt", onnx_path)
     rows = choose_scale(onnx_path, shared / "data" / "fmd", args.scales)
     best = max(rows, key=lambda s: rows[s]["mAP50"] or 0)
-    result = export(args.run_dir / "best.pt", onnx_path, scale=best)
+    result = export(run_dir / "best.pt", onnx_path, scale=best)
     result["scales"] = rows
     result["scale"] = best
     train_images, _ = split_images(cfg)
-    int8_path = args.run_dir / "maskwatch_detector_int8.onnx"
+    int8_path = run_dir / "maskwatch_detector_int8.onnx"
     result["int8"] = quantize(onnx_path, int8_path, train_images[::16], best)
     result["int8"]["val"] = choose_scale(int8_path, shared / "data" / "fmd", [best])[best]
-    (args.run_dir / "export.json").write_text(json.dumps(result, indent=1))
+    (run_dir / "export.json").write_text(json.dumps(result, indent=1))
     logging.info("exported %s (%.1f MB, scale %.2f)", onnx_path, result["size_bytes"] / 1e6, best)
     if args.install:
         MODELS.mkdir(parents=True, exist_ok=True)
