@@ -18,6 +18,15 @@ from .faces import Faces
 from .imageio import as_rgb_array
 
 
+def merge_faces(parts: list[Faces], nms_threshold: float) -> Faces:
+    """Faces of one image found by several passes (detectors, tiles), duplicates merged by NMS; order
+    kept. Optional fields (landmarks, probs) survive only where every part has them."""
+    faces = Faces.concatenate(parts)
+    if len(faces) > 1:
+        faces = faces[np.sort(ops.nms(faces.xyxy, faces.det_score, nms_threshold))]
+    return faces
+
+
 class EnsembleDetector(FaceDetector):
     """Runs every detector on the image and keeps the union of their faces, merged by NMS.
 
@@ -51,9 +60,7 @@ class EnsembleDetector(FaceDetector):
             # members' class probabilities and landmarks are dropped unless every member has them
             parts.append(Faces(xyxy=f.xyxy, det_score=np.clip(f.det_score * weight, 0, 1), landmarks=f.landmarks,
                                probs=f.probs))
-        faces = Faces.concatenate(parts)
-        if len(faces) > 1:
-            faces = faces[np.sort(ops.nms(faces.xyxy, faces.det_score, self.nms_threshold))]
+        faces = merge_faces(parts, self.nms_threshold)
         return Faces(xyxy=faces.xyxy, det_score=faces.det_score, landmarks=faces.landmarks, probs=faces.probs,
                      image_size=(w, h))
 

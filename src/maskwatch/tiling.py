@@ -18,6 +18,7 @@ import numpy as np
 
 from . import ops
 from .detectors import FaceDetector
+from .ensemble import merge_faces
 from .faces import Faces
 from .imageio import as_rgb_array
 
@@ -77,9 +78,7 @@ class TiledDetector(FaceDetector):
         small = cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
         whole = self.inner.detect(small)
         parts.append(_shifted(whole, 0, 0, (w / small.shape[1], h / small.shape[0])))
-        merged = Faces.concatenate(parts)
-        if len(merged) > 1:
-            merged = merged[np.sort(ops.nms(merged.xyxy, merged.det_score, self.nms_threshold))]
+        merged = merge_faces(parts, self.nms_threshold)
         xyxy = ops.clip_boxes(merged.xyxy, w, h)
         return Faces(xyxy=xyxy, det_score=merged.det_score, probs=merged.probs, landmarks=merged.landmarks,
                      image_size=(w, h))

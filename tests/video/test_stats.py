@@ -1,7 +1,6 @@
 import csv
 import json
 import sys
-import time
 
 import numpy as np
 import pytest
