@@ -26,7 +26,17 @@ def app(shared_models):
 def test_page_renders_with_sidebar(app):
     assert app.title[0].value == "maskwatch"
     assert app.sidebar.selectbox[0].value == "yunet+maskwatch"
+    assert [s.value for s in app.sidebar.select_slider] == ["auto", "auto"]  # scale, threshold: measured defaults
     assert len(app.file_uploader) == 1 and app.file_uploader[0].accept_multiple_files
+
+
+def test_sidebar_threshold_reaches_the_pipeline(app, astronaut):
+    app.sidebar.select_slider[1].set_value(0.95).run()  # above the astronaut's face score (about 0.85)
+    app.file_uploader[0].set_value(("a.jpg", encode_image(astronaut), "image/jpeg")).run()
+    assert not app.exception, app.exception
+    assert sum(int(m.value) for m in app.metric) == 0
+    app.sidebar.select_slider[1].set_value("auto").run()  # back to the measured default
+    assert sum(int(m.value) for m in app.metric) == 1
 
 
 def test_upload_photo_shows_image_table_and_counts(app, astronaut):

@@ -60,15 +60,19 @@ def sidebar() -> dict:
                                     help="yunet+maskwatch: finds the most faces; yunet: fastest accurate one; "
                                          "ssd / haar: the classic tutorials' detectors")
     measured = MEASURED_DEFAULTS.get(detector, {})
-    scale = st.sidebar.slider("Input scale", 0.0, 3.0, 0.0, 0.25, key=f"scale-{detector}",
-                              help="0: the measured default (small photos upscaled); >1 finds smaller faces, slower")
-    score = st.sidebar.slider("Face score threshold", 0.0, 0.95, 0.0, 0.05, key=f"score-{detector}",
-                              help=f"0: the measured default ({measured.get('score_threshold', 'per detector')})")
+    scales = ["auto"] + [x / 4 for x in range(2, 13)]  # auto: the measured default; 0.5 ... 3.0
+    scale = st.sidebar.select_slider("Input scale", scales, "auto", key=f"scale-{detector}",
+                                     help="auto: the measured default (small photos upscaled); >1 finds smaller "
+                                          "faces, slower")
+    scores = ["auto"] + [x / 20 for x in range(1, 20)]  # 0.05 ... 0.95
+    score = st.sidebar.select_slider("Face score threshold", scores, "auto", key=f"score-{detector}",
+                                     help=f"auto: the measured default ({measured.get('score_threshold', 'per detector')})")
     min_face = st.sidebar.number_input("Ignore faces smaller than (px)", 0, 500, 0, 4)
     st.sidebar.header("Output")
     blur = st.sidebar.checkbox("Blur faces (privacy)", False)
     max_frames = st.sidebar.number_input("Video: max frames", 10, 3000, DEFAULT_MAX_FRAMES, 10)
-    return {"detector": detector, "scale": scale or None, "score_threshold": score or None, "min_face": float(min_face),
+    return {"detector": detector, "scale": None if scale == "auto" else scale,
+            "score_threshold": None if score == "auto" else score, "min_face": float(min_face),
             "blur": blur, "max_frames": int(max_frames)}
 
 
