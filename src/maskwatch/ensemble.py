@@ -1,9 +1,9 @@
 """Several face detectors as one: the union of their faces, merged by NMS.
 
-General face detectors and maskwatch's own detector fail on different faces. On the fmd validation
-photos YuNet misses 112 of 501 masked faces but only 12 of 112 unmasked ones; maskwatch's detector
-misses 44 masked and 21 unmasked ones (benchmarks/bench_detect.py). Their union finds 91% of all
-faces, more than either, and is maskwatch's default detector (``yunet+maskwatch``).
+General face detectors and maskwatch's own detector fail on different faces: on the fmd validation
+photos YuNet misses many masked faces, maskwatch's detector more unmasked ones (docs/detection.md).
+Their union finds more faces than either (face recall 0.883 vs 0.802 for YuNet alone,
+benchmarks/bench_detect.py) and is maskwatch's default detector (``yunet+maskwatch``).
 """
 
 from __future__ import annotations
