@@ -100,3 +100,18 @@ def test_unknown_labels_are_refused(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError):
         MaskClassifier(tmp_path / "nope.onnx")
+
+
+def test_onnx_sessions_do_not_spin_unless_asked(tmp_path, monkeypatch):
+    from maskwatch.classifier import onnx_session
+
+    path = tiny_model(tmp_path / "m.onnx", spec=SPEC)
+    opts = onnx_session(path).get_session_options()
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    monkeypatch.setenv("MASKWATCH_SPINNING", "stop")
+    opts = onnx_session(path).get_session_options()
+    assert opts.get_session_config_entry("session.force_spinning_stop") == "1"
+    assert onnx_session(path, spinning="on").get_session_options().get_session_config_entry(
+        "session.intra_op.allow_spinning") == "1"
+    with pytest.raises(ValueError, match="spinning"):
+        onnx_session(path, spinning="sometimes")

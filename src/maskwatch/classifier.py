@@ -19,8 +19,24 @@ from .spec import ModelSpec
 DEFAULT_MODEL = "mask-classifier-int8"
 
 
-def onnx_session(path: str | Path, threads: int | None = None):
-    """An ONNX Runtime session on the best available provider (CUDA if present, else CPU)."""
+#: ONNX Runtime's thread-pool spinning: "off" (maskwatch's default), "on" (ONNX Runtime's default) or
+#: "stop" (spin during a run, stop when it returns); the environment variable MASKWATCH_SPINNING
+#: overrides it. A spinning pool keeps a core busy after its run and slows whatever runs next in the
+#: pipeline (the other detector, the classifier, OpenCV's YuNet). Measured on 2 cores
+#: (benchmarks/bench_threads.py): "off" takes the default pipeline from 82.8 to 49.7 ms per 640x480
+#: frame and the YuNet pipeline from 41.9 to 28.1 ms; one model alone is within 3% either way; "stop"
+#: is within noise of "off", but "off" also leaves the cores free for a server's other workers.
+SPINNING = "off"
+_SPIN_CONFIG = {"off": {"session.intra_op.allow_spinning": "0"}, "on": {"session.intra_op.allow_spinning": "1"},
+                "stop": {"session.force_spinning_stop": "1"}}
+
+
+def onnx_session(path: str | Path, threads: int | None = None, spinning: str | None = None):
+    """An ONNX Runtime session on the best available provider (CUDA if present, else CPU).
+
+    ``threads``: intra-op threads (default: ``MASKWATCH_THREADS`` or all cores); ``spinning``: see
+    `SPINNING` (default: ``MASKWATCH_SPINNING`` or `SPINNING`).
+    """
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -28,6 +44,11 @@ def onnx_session(path: str | Path, threads: int | None = None):
     threads = threads or int(os.environ.get("MASKWATCH_THREADS", 0)) or None
     if threads:
         opts.intra_op_num_threads = threads
+    spinning = spinning or os.environ.get("MASKWATCH_SPINNING") or SPINNING
+    if spinning not in _SPIN_CONFIG:
+        raise ValueError(f"spinning must be one of {sorted(_SPIN_CONFIG)}, not {spinning!r}")
+    for key, value in _SPIN_CONFIG[spinning].items():
+        opts.add_session_config_entry(key, value)
     available = ort.get_available_providers()
     providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
     return ort.InferenceSession(str(path), sess_options=opts, providers=providers)
