@@ -10,7 +10,9 @@
    resized to 640x480): median of --repeat runs after warm-up, detector pass and whole pipeline,
    together with the peer face-mask detectors in ../shared/peers (forward pass + decoding, read
    in place). All are timed round-robin, one call each per round, so background load hits every
-   configuration alike (``--timing-only`` re-times without re-evaluating).
+   configuration alike (``--timing-only`` re-times without re-evaluating). Every ONNX Runtime
+   session, the peers' included, runs without idle spinning (`maskwatch.classifier.SPINNING`), so
+   one configuration's threads do not slow the next one in the round.
 
 Writes benchmarks/results/detect.json and the Markdown table docs/detection.md. Use all cores the
 target has (2 here); the numbers are medians, but a busy machine still inflates them.
@@ -96,14 +98,13 @@ def test_frame(images: list, max_faces: int = 5) -> tuple[np.ndarray, str]:
 
 def peer_runners(peers: Path, frame: np.ndarray, models: Path) -> dict[str, Callable[[], None]]:
     """One call = one 640x480 frame through each peer detector (forward + light decoding)."""
-    import onnxruntime as ort
-
     from maskwatch import ops
+    from maskwatch.classifier import onnx_session
 
     out: dict[str, Callable[[], None]] = {}
     rfb = peers / "ultralight_RFB-640-masked_face-v2.onnx"
     if rfb.is_file():
-        sess = ort.InferenceSession(str(rfb), providers=["CPUExecutionProvider"])
+        sess = onnx_session(rfb)  # maskwatch's session options: no idle spinning between rounds
         name = sess.get_inputs()[0].name
 
         def run_rfb() -> None:
@@ -128,7 +129,7 @@ def peer_runners(peers: Path, frame: np.ndarray, models: Path) -> dict[str, Call
     if keras.is_file() and (models / "res10_deploy.prototxt").is_file():
         ssd = cv2.dnn.readNetFromCaffe(str(models / "res10_deploy.prototxt"),
                                        str(models / "res10_300x300_ssd_iter_140000.caffemodel"))
-        clf = ort.InferenceSession(str(keras), providers=["CPUExecutionProvider"])
+        clf = onnx_session(keras)
         cname = clf.get_inputs()[0].name
 
         def run_tutorial() -> None:
@@ -172,7 +173,8 @@ def main() -> None:
     frame, frame_name = test_frame(images)
     classifier = maskwatch.MaskClassifier()
     photos = [] if args.timing_only else closeups(args.shared)
-    previous = json.loads(args.json.read_text())["rows"] if args.json.is_file() else []
+    last = json.loads(args.json.read_text()) if args.json.is_file() else {}
+    previous = last.get("rows", [])
     key = lambda r: (r["detector"], r["scale"], r["passes"], r["calibrated"], r["score_threshold"])  # noqa: E731
     known = {key(r): r for r in previous}
     rows, timed = [], {}
@@ -185,6 +187,10 @@ def main() -> None:
         create_name = det_name
         if det_name == "maskwatch-fp32":
             if not args.detector_model:
+                if args.timing_only:  # keep the accuracy, but no stale time from another run
+                    rows += [{**r, "frame_detector_ms": None, "frame_pipeline_ms": None}
+                             for r in previous if r["detector"] == det_name and r["scale"] == scale
+                             and r["passes"] == (2 if clf else 1) and r["score_threshold"] == threshold]
                 continue
             create_name, kw["model_path"] = "maskwatch", args.detector_model
         if threshold is not None:
@@ -224,13 +230,14 @@ def main() -> None:
     peers = peer_runners(args.shared / "peers", frame, args.shared / "models")
     ms = interleaved_ms({**timed, **peers}, args.repeat)
     for i, row in enumerate(rows):
-        row["frame_detector_ms"], row["frame_pipeline_ms"] = ms[f"det{i}"], ms[f"pipe{i}"]
+        if f"det{i}" in ms:
+            row["frame_detector_ms"], row["frame_pipeline_ms"] = ms[f"det{i}"], ms[f"pipe{i}"]
     peers = {k: ms[k] for k in peers}
     if args.only:  # keep the other detectors' rows of the last run
         rows = [r for r in previous if r["detector"] not in args.only] + rows
     result = {"split": split, "n_images": len(images), "frame": frame_name, "repeat": args.repeat,
               "cpu_count": os.cpu_count(), "machine": platform.processor() or platform.machine(),
-              "n_closeups": len(photos), "rows": rows, "peers_frame_ms": peers}
+              "n_closeups": len(photos) if photos else last.get("n_closeups", 0), "rows": rows, "peers_frame_ms": peers}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1))
     args.markdown.parent.mkdir(parents=True, exist_ok=True)
@@ -273,7 +280,7 @@ def markdown(r: dict[str, Any]) -> str:
             f"| {_f(row['mAP50'])} | {_f(ap.get('with_mask'))} "
             f"| {_f(ap.get('without_mask'))} | {_f(ap.get('mask_worn_incorrectly'))} | {_f(row['mAP50_95'])} "
             f"| {_f(row['face_AP50'])} | {_f(row['face_recall'])} | {_f(row['face_recall_by_size'].get('tiny (<16)'))} "
-            f"| {_f(row.get('closeup_false_faces'), 2)} | {row['frame_detector_ms']:.1f} | {row['frame_pipeline_ms']:.1f} |")
+            f"| {_f(row.get('closeup_false_faces'), 2)} | {_f(row['frame_detector_ms'], 1)} | {_f(row['frame_pipeline_ms'], 1)} |")
     if r["peers_frame_ms"]:
         lines += ["", "Peer face-mask detectors on the same 640x480 frame (forward + decoding; their accuracy on "
                   "fmd is not measured here):", "", "| peer | ms |", "|---|---|"]

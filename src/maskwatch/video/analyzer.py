@@ -21,7 +21,7 @@ from ..labels import LABELS
 from .tracking import FaceTracker, LabelSmoother
 
 #: Detector for video: YuNet alone, the fastest accurate one. `maskwatch.load`'s default for photos,
-#: yunet+maskwatch, finds more faces at 1.7x the time per frame (benchmarks/bench_detect.py).
+#: yunet+maskwatch, finds more faces at 1.8x the time per frame (benchmarks/bench_detect.py).
 DEFAULT_VIDEO_DETECTOR = "yunet"
 #: YuNet input scale for video (``maskwatch.load`` uses 2.0, tuned for photos with tiny faces);
 #: chosen by measurement in benchmarks/bench_watch.py.
