@@ -162,9 +162,11 @@ def evaluate(records: list[dict], truth: list[list[tuple[np.ndarray, str]]], fps
 def make_pipeline(scale: float, threads: int):
     """The pipeline ``maskwatch watch`` builds: ``threads`` per model (0: the libraries' defaults)."""
     import maskwatch
+    from maskwatch.video.analyzer import DEFAULT_VIDEO_DETECTOR
 
     cv2.setNumThreads(threads if threads > 0 else -1)
-    return maskwatch.load(scale=scale, classifier=maskwatch.MaskClassifier(threads=threads or None))
+    return maskwatch.load(DEFAULT_VIDEO_DETECTOR, scale=scale,
+                          classifier=maskwatch.MaskClassifier(threads=threads or None))
 
 
 def run_config(video: Path, pipe, config, truth, output: Path | None = None, pipelined: bool = True,

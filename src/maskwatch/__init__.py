@@ -1,7 +1,7 @@
 """maskwatch: find faces and tell whether each wears a mask, wears it incorrectly, or none.
 
 >>> import maskwatch
->>> pipe = maskwatch.load()                 # YuNet + the shipped mask classifier
+>>> pipe = maskwatch.load()                 # YuNet + our detector, then the shipped mask classifier
 >>> faces = pipe.detect("photo.jpg")        # Faces: boxes, scores, labels, probabilities
 >>> faces.to_dict()["faces"][0]["label"]
 'with_mask'

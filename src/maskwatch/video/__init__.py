@@ -4,7 +4,7 @@ capture -> inference -> writing loop, compliance statistics and alerts.
 >>> import maskwatch
 >>> from maskwatch.video import TrackingConfig, VideoAnalyzer, open_source, watch
 >>> with open_source("clip.mp4") as src:          # or 0 (webcam), or "rtsp://..."
-...     result = watch(src, VideoAnalyzer(maskwatch.load(scale=1.0)), output="out.mp4", jsonl="out.jsonl")
+...     result = watch(src, VideoAnalyzer(maskwatch.load("yunet", scale=1.0)), output="out.mp4", jsonl="out.jsonl")
 >>> result.compliance["share_per_label"]
 """
 
