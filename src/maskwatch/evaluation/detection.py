@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import numpy as np
@@ -23,10 +24,14 @@ from ..faces import Faces
 from ..imageio import read_image
 from ..labels import LABELS, WITH_MASK
 from ..voc import VocImage
-from .metrics import (IOU_THRESHOLDS, SIZE_BUCKETS, ImageMatch, ap_from_matches, match_image, mean, pr_curve)
+from ..ops import box_iou
+from .metrics import (IOU_THRESHOLDS, SIZE_BUCKETS, ImageMatch, ap_from_matches, box_size, match_image, mean, pr_curve)
 
 #: Two-class compliance view: column groups of LABELS.
 COMPLIANCE = {"compliant": (WITH_MASK,), "non_compliant": tuple(label for label in LABELS if label != WITH_MASK)}
+#: A looser IoU for class-agnostic face AP / recall (``face_AP30``, ``face_recall30``): the gap to IoU 0.5
+#: is the faces found but boxed too far off.
+LOOSE_IOU = 0.3
 BACKGROUND = "background"
 MISSED = "missed"
 
@@ -180,6 +185,10 @@ def detection_metrics(results: list[ImageResult]) -> dict[str, Any]:
     out["face_AP50_95"] = _round(mean([ap_from_matches(face, i) for i in range(len(thresholds))]))
     out["face_recall"] = _round(face_curve.max_recall)
     out["face_precision"] = _round(face_curve.precision[-1]) if len(face_curve.precision) else None
+    # at IoU 0.3: faces found, but boxed too far off to count at 0.5
+    loose = _face_matches(results, np.array([LOOSE_IOU]))
+    out["face_AP30"] = _round(ap_from_matches(loose, 0))
+    out["face_recall30"] = _round(pr_curve(loose).max_recall)
     curves = {"face": _curve_dict(face)}
 
     if classified:
@@ -206,6 +215,7 @@ def detection_metrics(results: list[ImageResult]) -> dict[str, Any]:
         }
         out["compliance"]["mAP50"] = _round(mean(list(out["compliance"]["AP50"].values())))
         out["confusion"] = confusion(results, face)
+    out["mistakes"] = mistakes(results, face)
 
     by_size: dict[str, Any] = {}
     for name, rng in SIZE_BUCKETS.items():
@@ -256,6 +266,43 @@ def confusion(results: list[ImageResult], face: list[ImageMatch] | None = None) 
     matched_total = mat[:n, :n].sum()
     return {"rows": [*LABELS, BACKGROUND], "columns": [*LABELS, MISSED], "matrix": mat.tolist(),
             "matched_accuracy": _round(np.trace(mat[:n, :n]) / matched_total) if matched_total else None}
+
+
+def mistakes(results: list[ImageResult], face: list[ImageMatch] | None = None, n: int = 32) -> dict[str, list[dict]]:
+    """The errors most worth a look, matched class-agnostically at IoU 0.5.
+
+    ``false_positives``: the ``n`` highest-scored detections that match no annotated face (on crowd
+    photos often a real face the annotators left out, or a box too far off a face). ``missed``: the
+    ``n`` largest annotated faces no detection matched. Each entry: ``image`` (path), ``box``
+    (x1, y1, x2, y2), ``label`` (predicted / annotated; None if unclassified), ``score`` (detections),
+    ``iou`` (the best IoU with any annotated face / any detection: near 0, nothing there; up to 0.5, a
+    box too far off), ``size`` (sqrt of the box area, px).
+    """
+    face = face if face is not None else _face_matches(results, [0.5])
+    fps: list[dict] = []
+    missed: list[dict] = []
+
+    def entry(path: Path, box: np.ndarray, iou: float, **kw: Any) -> dict[str, Any]:
+        return {"image": str(path), "box": [round(float(v), 1) for v in box], **kw, "iou": round(float(iou), 3),
+                "size": round(float(box_size(box[None])[0]), 1)}
+
+    for r, m in zip(results, face):
+        order = np.argsort(-r.faces.det_score.astype(np.float64), kind="mergesort")
+        labels = r.faces.label
+        ious = box_iou(r.faces.xyxy, r.gt.boxes) if len(r.faces) and len(r.gt.boxes) else \
+            np.zeros((len(r.faces), len(r.gt.boxes)), np.float32)
+        hit = {int(g) for g in m.matched_gt[0] if g >= 0}
+        for d, g in enumerate(m.matched_gt[0]):
+            if g < 0 and not m.det_ignored[0, d]:
+                i = int(order[d])
+                fps.append(entry(r.gt.path, r.faces.xyxy[i], ious[i].max(initial=0.0),
+                                 label=labels[i] if labels else None, score=round(float(r.faces.det_score[i]), 4)))
+        for g, (box, label) in enumerate(zip(r.gt.boxes, r.gt.labels)):
+            if g not in hit and not r.gt.difficult[g]:
+                missed.append(entry(r.gt.path, box, ious[:, g].max(initial=0.0), label=label))
+    fps.sort(key=lambda e: -e["score"])
+    missed.sort(key=lambda e: -e["size"])
+    return {"false_positives": fps[:n], "missed": missed[:n]}
 
 
 def evaluate_detection(pipe: Any, images: list[VocImage], progress: Callable | None = None,

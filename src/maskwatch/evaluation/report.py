@@ -1,5 +1,6 @@
 """Detection evaluation report: ``metrics.json``, ``report.md``, ``pr_curves.png``, ``confusion.png``,
-``ap_by_size.png`` (matplotlib, the ``eval`` extra)."""
+``ap_by_size.png`` (matplotlib, the ``eval`` extra), and two galleries of the errors most worth a look,
+``false_positives.jpg`` and ``missed.jpg`` (OpenCV)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ def markdown(m: dict[str, Any], title: str = "Detection evaluation") -> str:
                        ("mAP50_coco101", "mAP@0.5 (COCO 101-point)"),
                        ("mAP50_all_classes", "mAP@0.5, every box scored for every class"),
                        ("face_AP50", "face AP@0.5 (class-agnostic)"), ("face_AP50_95", "face AP@0.5:0.95"),
-                       ("face_recall", "face recall@0.5"), ("face_precision", "face precision@0.5 (all detections)")]:
+                       ("face_recall", "face recall@0.5"), ("face_precision", "face precision@0.5 (all detections)"),
+                       ("face_AP30", "face AP@0.3 (found, boxes judged loosely)"), ("face_recall30", "face recall@0.3")]:
         if key in m:
             lines.append(f"| {label} | {_f(m[key])} |")
     if "compliance" in m:
@@ -57,6 +59,10 @@ def markdown(m: dict[str, Any], title: str = "Detection evaluation") -> str:
         for name, row in zip(cm["rows"], cm["matrix"]):
             lines.append(f"| {name} | " + " | ".join(str(v) for v in row) + " |")
         lines += ["", f"Accuracy of the classes of matched faces: {_f(cm['matched_accuracy'])}", ""]
+    if m.get("mistakes"):
+        lines += ["Errors worth a look: `*_false_positives.jpg` (the highest-scored detections matching no annotated "
+                  "face — on crowd photos often a face the annotators left out) and `*_missed.jpg` (the largest "
+                  "annotated faces no detection found).", ""]
     return "\n".join(lines) + "\n"
 
 
@@ -122,6 +128,50 @@ def plot_by_size(m: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+_SHORT = {"with_mask": "mask", "without_mask": "no mask", "mask_worn_incorrectly": "incorrect"}
+
+
+def plot_mistakes(entries: list[dict[str, Any]], path: Path, tile: int = 160, cols: int = 8) -> Path | None:
+    """A gallery of `maskwatch.evaluation.detection.mistakes` entries: each face with its surroundings
+    (one box size on every side), the box drawn, captioned with its label and score or size. Images
+    that cannot be read are left out; returns None if nothing could be drawn."""
+    import cv2
+
+    from ..errors import ImageReadError
+    from ..imageio import read_image, write_image
+
+    tiles = []
+    for e in entries:
+        try:
+            img = read_image(e["image"])
+        except ImageReadError:
+            continue
+        x1, y1, x2, y2 = e["box"]
+        w, h = max(x2 - x1, 1.0), max(y2 - y1, 1.0)
+        cx1, cy1 = int(max(0, x1 - w)), int(max(0, y1 - h))
+        cx2, cy2 = int(min(img.shape[1], x2 + w)), int(min(img.shape[0], y2 + h))
+        if cx2 <= cx1 or cy2 <= cy1:
+            continue
+        crop = np.ascontiguousarray(img[cy1:cy2, cx1:cx2])
+        k = tile / max(crop.shape[:2])
+        crop = cv2.resize(crop, (max(1, round(crop.shape[1] * k)), max(1, round(crop.shape[0] * k))),
+                          interpolation=cv2.INTER_NEAREST if k > 1 else cv2.INTER_AREA)
+        canvas = np.full((tile + 16, tile, 3), 255, np.uint8)
+        canvas[16:16 + crop.shape[0], :crop.shape[1]] = crop
+        cv2.rectangle(canvas, (round((x1 - cx1) * k), 16 + round((y1 - cy1) * k)),
+                      (round((x2 - cx1) * k), 16 + round((y2 - cy1) * k)), (230, 25, 25), 2)
+        canvas[:, -2:] = 255  # a white gap between tiles
+        text = _SHORT.get(e.get("label"), "face") + (f" {e['score']:.2f}" if "score" in e else f" {e['size']:.0f}px") \
+            + f" IoU {e['iou']:.2f}"
+        cv2.putText(canvas, text, (2, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
+        tiles.append(canvas)
+    if not tiles:
+        return None
+    tiles += [np.full_like(tiles[0], 255)] * (-len(tiles) % cols)
+    grid = np.vstack([np.hstack(tiles[i:i + cols]) for i in range(0, len(tiles), cols)])
+    return write_image(path, grid, quality=88)
+
+
 def write_report(m: dict[str, Any], out_dir: str | Path, name: str = "detection", plots: bool = True) -> dict[str, Path]:
     """Write ``<name>_metrics.json``, ``<name>_report.md`` and the PNG plots; returns their paths."""
     out = Path(out_dir)
@@ -137,4 +187,7 @@ def write_report(m: dict[str, Any], out_dir: str | Path, name: str = "detection"
         if "confusion" in m:
             paths["confusion"] = out / f"{name}_confusion.png"
             plot_confusion(m, paths["confusion"])
+    for kind in ("false_positives", "missed"):
+        if m.get("mistakes", {}).get(kind) and plot_mistakes(m["mistakes"][kind], out / f"{name}_{kind}.jpg"):
+            paths[kind] = out / f"{name}_{kind}.jpg"
     return paths
