@@ -49,3 +49,28 @@ def test_bad_arguments():
         EnsembleDetector([])
     with pytest.raises(ValueError, match="2 weights for 1 detectors"):
         EnsembleDetector([Fixed("a", [[0, 0, 1, 1]], [1])], weights=[1, 2])
+
+
+def test_box_voting_averages_the_boxes_of_a_shared_face_by_score():
+    a = Fixed("a", [[10, 10, 30, 30], [100, 10, 130, 40]], [0.6, 0.8])
+    b = Fixed("b", [[14, 14, 34, 34]], [0.2])
+    faces = EnsembleDetector([a, b], box_voting=True).detect(IMAGE)
+    # IoU 0.47 < 0.5: not the same face, nothing to vote on
+    assert faces.xyxy.tolist() == [[10, 10, 30, 30], [100, 10, 130, 40], [14, 14, 34, 34]]
+    b = Fixed("b", [[12, 12, 32, 32]], [0.2])
+    faces = EnsembleDetector([a, b], box_voting=True).detect(IMAGE)
+    assert len(faces) == 2
+    assert faces.xyxy[0] == pytest.approx([10.5, 10.5, 30.5, 30.5])  # (0.6 * 10 + 0.2 * 12) / 0.8
+    assert faces.det_score.tolist() == pytest.approx([0.6, 0.8])  # the surviving face's score
+    assert faces.xyxy[1].tolist() == [100, 10, 130, 40]
+    assert EnsembleDetector([a, b]).detect(IMAGE).xyxy[0].tolist() == [10, 10, 30, 30]  # off: the best box
+
+
+def test_default_ensemble_votes_on_boxes():
+    from maskwatch.detectors import ENSEMBLE_BOX_VOTING, create_detector
+
+    try:
+        ens = create_detector("yunet+maskwatch")
+    except FileNotFoundError as exc:
+        pytest.skip(f"ensemble models not available: {exc}")
+    assert ens.box_voting is ENSEMBLE_BOX_VOTING is True

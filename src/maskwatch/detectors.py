@@ -209,6 +209,9 @@ MEASURED_DEFAULTS: dict[str, dict[str, float]] = {
 #: the false faces.
 ENSEMBLE_MEMBERS: dict[str, dict[str, float]] = {"yunet": {"weight": 0.7}, "maskwatch": {"weight": 1.0, "score_threshold": 0.5}}
 ENSEMBLE_NMS = 0.5
+#: Faces both members find get the score-weighted mean of the two boxes (box voting): mAP@0.5:0.95
+#: 0.350 -> 0.391, mAP@0.5 0.672 -> 0.686 (benchmarks/bench_detect.py, docs/detection.md).
+ENSEMBLE_BOX_VOTING = True
 
 
 def _yunet_maskwatch(scale: float | None = None, score_threshold: float | None = None, calibrate: bool = True,
@@ -230,7 +233,7 @@ def _yunet_maskwatch(scale: float | None = None, score_threshold: float | None =
         det = create_detector(name, **kw)
         members.append(CalibratedDetector(det) if name == "yunet" and calibrate else det)
         weights.append(settings["weight"])
-    return EnsembleDetector(members, weights, ENSEMBLE_NMS, name="yunet+maskwatch")
+    return EnsembleDetector(members, weights, ENSEMBLE_NMS, name="yunet+maskwatch", box_voting=ENSEMBLE_BOX_VOTING)
 
 
 DETECTORS["yunet+maskwatch"] = _yunet_maskwatch

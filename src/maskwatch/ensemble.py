@@ -8,6 +8,7 @@ benchmarks/bench_detect.py) and is maskwatch's default detector (``yunet+maskwat
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
@@ -18,12 +19,24 @@ from .faces import Faces
 from .imageio import as_rgb_array
 
 
-def merge_faces(parts: list[Faces], nms_threshold: float) -> Faces:
+def merge_faces(parts: list[Faces], nms_threshold: float, box_voting: bool = False) -> Faces:
     """Faces of one image found by several passes (detectors, tiles), duplicates merged by NMS; order
-    kept. Optional fields (landmarks, probs) survive only where every part has them."""
+    kept. Optional fields (landmarks, probs) survive only where every part has them.
+
+    ``box_voting``: each surviving face's box becomes the score-weighted mean of its own box and the
+    boxes NMS merged into it (IoU above ``nms_threshold``) — box voting, the simplest form of weighted
+    box fusion; its score and other fields stay those of the surviving face.
+    """
     faces = Faces.concatenate(parts)
     if len(faces) > 1:
-        faces = faces[np.sort(ops.nms(faces.xyxy, faces.det_score, nms_threshold))]
+        keep = np.sort(ops.nms(faces.xyxy, faces.det_score, nms_threshold))
+        kept = faces[keep]
+        if box_voting:
+            iou = ops.box_iou(kept.xyxy, faces.xyxy)
+            iou[np.arange(len(keep)), keep] = 1.0  # a face always votes for itself
+            w = np.where(iou > nms_threshold, faces.det_score[None, :].astype(np.float64), 0.0) + 1e-12
+            kept = replace(kept, xyxy=((w @ faces.xyxy.astype(np.float64)) / w.sum(1, keepdims=True)).astype(np.float32))
+        faces = kept
     return faces
 
 
@@ -35,10 +48,12 @@ class EnsembleDetector(FaceDetector):
         weights: multiplies each member's face scores before NMS (which face of an overlapping pair
             survives; also the ranking for AP); default 1 for every member.
         nms_threshold: IoU above which two faces are the same face.
+        box_voting: a face several members found gets the score-weighted mean of their boxes
+            (`merge_faces`) instead of the best-scored member's box.
     """
 
     def __init__(self, detectors: Sequence[FaceDetector], weights: Sequence[float] | None = None,
-                 nms_threshold: float = 0.5, name: str | None = None):
+                 nms_threshold: float = 0.5, name: str | None = None, box_voting: bool = False):
         if not detectors:
             raise ValueError("an ensemble needs at least one detector")
         self.detectors = list(detectors)
@@ -46,6 +61,7 @@ class EnsembleDetector(FaceDetector):
         if len(self.weights) != len(self.detectors):
             raise ValueError(f"{len(self.weights)} weights for {len(self.detectors)} detectors")
         self.nms_threshold = float(nms_threshold)
+        self.box_voting = bool(box_voting)
         self.name = name or "+".join(d.name for d in self.detectors)
         self.scale = self.detectors[0].scale
         self.score_threshold = min(d.score_threshold for d in self.detectors)
@@ -60,7 +76,7 @@ class EnsembleDetector(FaceDetector):
             # members' class probabilities and landmarks are dropped unless every member has them
             parts.append(Faces(xyxy=f.xyxy, det_score=np.clip(f.det_score * weight, 0, 1), landmarks=f.landmarks,
                                probs=f.probs))
-        faces = merge_faces(parts, self.nms_threshold)
+        faces = merge_faces(parts, self.nms_threshold, self.box_voting)
         return Faces(xyxy=faces.xyxy, det_score=faces.det_score, landmarks=faces.landmarks, probs=faces.probs,
                      image_size=(w, h))
 
@@ -68,4 +84,5 @@ class EnsembleDetector(FaceDetector):
         raise NotImplementedError
 
     def __repr__(self) -> str:
-        return f"EnsembleDetector({self.detectors!r}, weights={self.weights}, nms_threshold={self.nms_threshold})"
+        return (f"EnsembleDetector({self.detectors!r}, weights={self.weights}, nms_threshold={self.nms_threshold}, "
+                f"box_voting={self.box_voting})")
