@@ -34,7 +34,8 @@ MODELS = ROOT / "src" / "maskwatch" / "models"
 
 
 def config(shared: Path, run_dir: Path, epochs: int, threads: int = 0, class_weight_power: float = 1.0,
-           patience: int = 12, init: Path | None = None, closeups_per_class: int = 0, lr: float = 2e-3) -> DetectorConfig:
+           patience: int = 12, init: Path | None = None, closeups_per_class: int = 0, lr: float = 2e-3,
+           box_loss: str = "l1") -> DetectorConfig:
     return DetectorConfig(
         data=str(shared / "data" / "fmd"),
         output=str(run_dir),
@@ -50,6 +51,7 @@ def config(shared: Path, run_dir: Path, epochs: int, threads: int = 0, class_wei
         threads=threads,
         class_weight_power=class_weight_power,
         lr=lr,
+        box_loss=box_loss,
         init=str(init) if init else None,
         closeups=str(shared / "data" / "crops") if closeups_per_class else None,
         closeups_per_class=closeups_per_class,
@@ -81,6 +83,7 @@ def main() -> None:
     p.add_argument("--class-weight-power", type=float, default=1.0,
                    help="class weights (n / n_c) ** power against the rare mask_worn_incorrectly")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
+    p.add_argument("--box-loss", choices=["l1", "l1+giou"], default="l1", help="box regression loss")
     p.add_argument("--finetune-epochs", type=int, default=20,
                    help="stage 2: fine-tune stage 1's best weights with close-up photos added (0: skip)")
     p.add_argument("--closeups-per-class", type=int, default=50,
@@ -91,12 +94,13 @@ def main() -> None:
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     shared = args.shared.resolve()
-    cfg = config(shared, args.run_dir, args.epochs, args.threads, args.class_weight_power, args.patience)
+    cfg = config(shared, args.run_dir, args.epochs, args.threads, args.class_weight_power, args.patience,
+                 box_loss=args.box_loss)
     stages = [cfg]
     if args.finetune_epochs:
         stages.append(config(shared, args.run_dir / "finetune", args.finetune_epochs, args.threads,
                              args.class_weight_power, patience=8, init=args.run_dir / "best.pt",
-                             closeups_per_class=args.closeups_per_class, lr=5e-4))
+                             closeups_per_class=args.closeups_per_class, lr=5e-4, box_loss=args.box_loss))
     if not args.skip_train:
         for stage in stages:
             last = Path(stage.output) / "last.pt"

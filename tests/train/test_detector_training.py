@@ -100,3 +100,27 @@ def test_fine_tune_starts_from_weights_and_adds_closeups(tiny_run, tiny_sources,
     start = torch.load(tiny_run / "best.pt", weights_only=False)["model"]["out_heat.weight"]
     after = torch.load(out / "last.pt", weights_only=False)["model"]["out_heat.weight"]
     assert torch.equal(start, after)  # lr 0: the head kept the weights it started from
+
+
+def test_giou_box_loss_is_zero_for_exact_boxes_and_grows_with_the_offset():
+    torch = pytest.importorskip("torch")
+    from maskwatch.train.detector import detection_loss
+
+    g = 8
+    heat = torch.full((1, 1, g, g), -4.0)
+    cls = torch.zeros((1, 3, g, g))
+    reg = torch.tensor([[0.5, 0.5, 1.0, 1.2]])
+    batch = {"heat": torch.zeros((1, 1, g, g)), "ind": torch.tensor([[9]]), "reg": reg[None],
+             "label": torch.tensor([[0]]), "mask": torch.tensor([[1.0]])}
+
+    def box_part(pred_reg, kind):
+        box = torch.zeros((1, 4, g, g))
+        box.view(1, 4, -1)[0, :, 9] = pred_reg
+        return detection_loss((heat, cls, box), batch, torch.ones(3), kind)[1]["box"]
+
+    assert box_part(reg[0], "l1+giou") == pytest.approx(0.0, abs=1e-6)
+    off = torch.tensor([1.5, 0.5, 1.0, 1.2])  # one cell to the right
+    assert box_part(off, "l1") == pytest.approx(1.0)
+    assert box_part(off, "l1+giou") > box_part(off, "l1") + 0.3  # GIoU adds the boxes' overlap loss
+    with pytest.raises(ValueError, match="box_loss"):
+        box_part(off, "iou")

@@ -33,6 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps-per-epoch", type=int, default=d.steps_per_epoch, help="0: one pass over the images")
     p.add_argument("--max-steps", type=int, default=d.max_steps, help="cap steps per epoch (smoke tests); 0: no cap")
     p.add_argument("--max-images", type=int, default=d.max_images, help="use only N train / val images (smoke tests)")
+    p.add_argument("--box-loss", choices=["l1", "l1+giou"], default=d.box_loss,
+                   help="box regression loss: L1 on offset + log size, optionally plus GIoU of the boxes")
     p.add_argument("--threads", type=int, default=d.threads, help="torch threads (0: torch's default)")
     p.add_argument("--seed", type=int, default=d.seed, help="random seed")
     p.add_argument("--resume", default=None, help="continue from a last.pt checkpoint")
@@ -50,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = DetectorConfig(data=args.data, output=args.output, pretrained=args.pretrained, split=args.split,
                          epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, crop_sizes=tuple(args.crop_sizes),
                          val_scale=args.val_scale, patience=args.patience, steps_per_epoch=args.steps_per_epoch,
+                         box_loss=args.box_loss,
                          max_steps=args.max_steps, max_images=args.max_images, threads=args.threads, seed=args.seed,
                          resume=args.resume, init=args.init, closeups=args.closeups,
                          closeups_per_class=args.closeups_per_class if args.closeups else 0)

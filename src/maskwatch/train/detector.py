@@ -254,14 +254,29 @@ def _gather(feat: torch.Tensor, ind: torch.Tensor) -> torch.Tensor:
     return feat.view(b, c, -1).gather(2, ind[:, None, :].expand(b, c, ind.shape[1])).permute(0, 2, 1)
 
 
+def _cell_boxes(reg: torch.Tensor) -> torch.Tensor:
+    """``(dx, dy, log w, log h)`` in stride units -> ``x1, y1, x2, y2`` relative to the centre cell."""
+    half = torch.exp(reg[..., 2:].clamp(max=8)) / 2
+    return torch.cat([reg[..., :2] - half, reg[..., :2] + half], -1)
+
+
 def detection_loss(out: tuple[torch.Tensor, torch.Tensor, torch.Tensor], batch: dict[str, torch.Tensor],
-                   class_weights: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+                   class_weights: torch.Tensor, box_loss: str = "l1") -> tuple[torch.Tensor, dict[str, float]]:
+    """CenterNet loss: focal heatmap + box (L1, optionally + GIoU) + class cross-entropy at the centres."""
     heat, cls, box = out
     l_heat = focal_loss(heat, batch["heat"])
     mask = batch["mask"]
     n = mask.sum().clamp(min=1)
     pred = _gather(box, batch["ind"])
     l_box = (F.l1_loss(pred, batch["reg"], reduction="none").sum(2) * mask).sum() / n
+    if box_loss == "l1+giou":
+        from torchvision.ops import generalized_box_iou_loss
+
+        on = mask.bool()
+        l_box = l_box + generalized_box_iou_loss(_cell_boxes(pred[on]), _cell_boxes(batch["reg"][on]),
+                                                 reduction="sum") / n
+    elif box_loss != "l1":
+        raise ValueError(f"box_loss must be 'l1' or 'l1+giou', not {box_loss!r}")
     logits = _gather(cls, batch["ind"]).reshape(-1, cls.shape[1])
     ce = F.cross_entropy(logits, batch["label"].reshape(-1), weight=class_weights, reduction="none")
     l_cls = (ce * mask.reshape(-1)).sum() / n
@@ -382,7 +397,7 @@ def fit(cfg: DetectorConfig, progress: bool = True) -> Path:
             batch = make_batch([cache[i] for i in idx], size, rng, cfg)
             for group in opt.param_groups:
                 group["lr"] = _lr_at(epoch * steps + step, total, cfg)
-            loss, parts = detection_loss(model.raw(batch["input"]), batch, class_weights)
+            loss, parts = detection_loss(model.raw(batch["input"]), batch, class_weights, cfg.box_loss)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)

@@ -18,6 +18,7 @@ class DetectorConfig:
     val_scale: float = 1.5
     channels: int = 64
     class_weight_power: float = 0.5  # class weights (n / n_c) ** power: 0.5 sqrt-inverse, 1 inverse frequency
+    box_loss: str = "l1"  # "l1": L1 on centre offset + log size; "l1+giou": plus GIoU of the decoded boxes
     freeze_stem: bool = True  # keep the stride-2/4 trunk (ImageNet) fixed: a third less CPU per step
     epochs: int = 40
     batch_size: int = 16
