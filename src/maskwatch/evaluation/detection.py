@@ -276,7 +276,8 @@ def mistakes(results: list[ImageResult], face: list[ImageMatch] | None = None, n
     ``n`` largest annotated faces no detection matched. Each entry: ``image`` (path), ``box``
     (x1, y1, x2, y2), ``label`` (predicted / annotated; None if unclassified), ``score`` (detections),
     ``iou`` (the best IoU with any annotated face / any detection: near 0, nothing there; up to 0.5, a
-    box too far off), ``size`` (sqrt of the box area, px).
+    box too far off; above 0.5, a second box on a face already found), ``size`` (sqrt of the box area,
+    px).
     """
     face = face if face is not None else _face_matches(results, [0.5])
     fps: list[dict] = []

@@ -133,8 +133,8 @@ _SHORT = {"with_mask": "mask", "without_mask": "no mask", "mask_worn_incorrectly
 
 def plot_mistakes(entries: list[dict[str, Any]], path: Path, tile: int = 160, cols: int = 8) -> Path | None:
     """A gallery of `maskwatch.evaluation.detection.mistakes` entries: each face with its surroundings
-    (one box size on every side), the box drawn, captioned with its label and score or size. Images
-    that cannot be read are left out; returns None if nothing could be drawn."""
+    (one box size on every side), the box drawn, captioned with its label, score or size, and best
+    IoU. Images that cannot be read are left out; returns None if nothing could be drawn."""
     import cv2
 
     from ..errors import ImageReadError

@@ -23,7 +23,7 @@ from .tracking import FaceTracker, LabelSmoother
 #: Detector for video: YuNet alone, the fastest accurate one. `maskwatch.load`'s default for photos,
 #: yunet+maskwatch, finds more faces at 1.8x the time per frame (benchmarks/bench_detect.py).
 DEFAULT_VIDEO_DETECTOR = "yunet"
-#: YuNet input scale for video (``maskwatch.load`` uses 2.0, tuned for photos with tiny faces);
+#: YuNet input scale for video (``maskwatch.load`` upscales small photos to an 800 px long side for tiny faces);
 #: chosen by measurement in benchmarks/bench_watch.py.
 DEFAULT_VIDEO_SCALE = 1.0
 #: CPU threads for the detector and for the classifier each: they run concurrently in
