@@ -187,10 +187,9 @@ def main() -> None:
         create_name = det_name
         if det_name == "maskwatch-fp32":
             if not args.detector_model:
-                if args.timing_only:  # keep the accuracy, but no stale time from another run
-                    rows += [{**r, "frame_detector_ms": None, "frame_pipeline_ms": None}
-                             for r in previous if r["detector"] == det_name and r["scale"] == scale
-                             and r["passes"] == (2 if clf else 1) and r["score_threshold"] == threshold]
+                kept = known.get((det_name, scale, 2 if clf else 1, calibrate, threshold))
+                if args.timing_only and kept:  # keep the accuracy, but no stale time from another run
+                    rows.append({**kept, "frame_detector_ms": None, "frame_pipeline_ms": None})
                 continue
             create_name, kw["model_path"] = "maskwatch", args.detector_model
         if threshold is not None:
