@@ -73,6 +73,15 @@ def test_normalize_matches_formula():
     np.testing.assert_allclose(x[0, :, 0, 0], [2.0, 1.0, 0.5])
 
 
+def test_normalize_random_crops_contiguous_nchw():
+    crops = np.random.default_rng(0).integers(0, 256, (3, 5, 7, 3), dtype=np.uint8)
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    x = ops.normalize(crops, mean, std)
+    assert x.shape == (3, 3, 5, 7) and x.flags["C_CONTIGUOUS"]
+    expected = ((crops / 255.0 - np.array(mean)) / np.array(std)).transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(x, expected, atol=1e-5)
+
+
 def test_softmax_rows_sum_to_one():
     p = ops.softmax(np.array([[1.0, 2.0, 3.0], [1000.0, 0.0, 0.0]]))
     np.testing.assert_allclose(p.sum(1), 1.0)
