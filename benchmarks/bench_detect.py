@@ -35,10 +35,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: (detector, scale, classifier, box calibration, score threshold) — classifier "default" (two
 #: passes) or None (detector alone); calibration: maskwatch.calibration.BOX_CALIBRATION for the
-#: detector; score threshold None: the detector's default. Scale "1.0, long side >= N": scale 1 with
-#: small images upscaled to a longer side of N px. "yunet+maskwatch" rows: the ensemble
+#: detector; score threshold None: the detector's default. Scale "S, long side >= N": scale S with
+#: small images upscaled to a longer side of N px (0.8 and 512: a 640x480 frame runs at 512x384, an
+#: fmd photo of 400 px is upscaled to 512 — the same faces at the same size). "yunet+maskwatch" rows: the ensemble
 #: (`maskwatch.ensemble`) with YuNet at its measured settings and the threshold of the maskwatch member.
-W640, W800 = "1.0, long side >= 640", "1.0, long side >= 800"
+W512, W640, W800 = "0.8, long side >= 512", "1.0, long side >= 640", "1.0, long side >= 800"
 CONFIGS: list[tuple[str, float | str, str | None, bool, float | None]] = [
     ("yunet", 1.0, "default", False, None), ("yunet", 2.0, "default", False, None),
     ("yunet", 3.0, "default", False, None), ("yunet", 2.0, "default", True, 0.2),
@@ -49,6 +50,7 @@ CONFIGS: list[tuple[str, float | str, str | None, bool, float | None]] = [
     ("maskwatch", W640, None, False, 0.1), ("maskwatch", W640, "default", False, 0.1),
     ("maskwatch", W800, "default", False, 0.3), ("maskwatch", 1.5, "default", False, 0.3),
     ("maskwatch", W640, "default", False, 0.5),
+    ("maskwatch", W512, None, False, 0.3), ("maskwatch", W512, "default", False, 0.3),
     ("maskwatch-fp32", W640, None, False, 0.3), ("maskwatch-fp32", W640, "default", False, 0.3),
     ("yunet+maskwatch", "default", "default", True, 0.3), ("yunet+maskwatch", "default", "default", True, 0.5),
     ("yunet+maskwatch", "default", "default", True, 0.6),
@@ -182,8 +184,8 @@ def main() -> None:
         if args.only and det_name not in args.only:
             continue
         kw: dict[str, Any] = {"scale": scale}
-        if isinstance(scale, str) and scale.startswith("1.0, long side"):
-            kw = {"scale": 1.0, "min_side": int(scale.rsplit(" ", 1)[1])}
+        if isinstance(scale, str) and ", long side >= " in scale:
+            kw = {"scale": float(scale.split(",")[0]), "min_side": int(scale.rsplit(" ", 1)[1])}
         create_name = det_name
         if det_name == "maskwatch-fp32":
             if not args.detector_model:
@@ -233,7 +235,9 @@ def main() -> None:
             row["frame_detector_ms"], row["frame_pipeline_ms"] = ms[f"det{i}"], ms[f"pipe{i}"]
     peers = {k: ms[k] for k in peers}
     if args.only:  # keep the other detectors' rows of the last run
+        order = {(c[0], c[1], 2 if c[2] else 1, c[3]): i for i, c in enumerate(CONFIGS)}
         rows = [r for r in previous if r["detector"] not in args.only] + rows
+        rows.sort(key=lambda r: order.get((r["detector"], r["scale"], r["passes"], r["calibrated"]), len(order)))
     result = {"split": split, "n_images": len(images), "frame": frame_name, "repeat": args.repeat,
               "cpu_count": os.cpu_count(), "machine": platform.processor() or platform.machine(),
               "n_closeups": len(photos) if photos else last.get("n_closeups", 0), "rows": rows, "peers_frame_ms": peers}

@@ -19,10 +19,11 @@ from .detectors import FaceDetector
 from .faces import Faces
 
 #: Calibrations measured with `fit_box_calibration` on the training side of fmd (the default
-#: classifier's split; never the validation images), detector at scale 2.0.
+#: classifier's split; never the validation images), detector at scale 2.0, score >= 0.3, annotations
+#: read as 1-based pixel indices (`maskwatch.voc`): ``scripts/fit_box_calibration.py``.
 BOX_CALIBRATION: dict[str, tuple[float, float, float, float]] = {
-    "yunet": (0.021, 0.130, 1.039, 0.881),
-    "ssd": (0.018, 0.131, 1.013, 0.827),
+    "yunet": (0.003, 0.113, 1.082, 0.934),
+    "ssd": (0.0, 0.117, 1.039, 0.858),
 }
 
 

@@ -35,6 +35,15 @@ def is_voc_dataset(root: str | Path) -> bool:
 
 
 def parse_annotation(xml_path: Path, images_dir: Path) -> VocImage:
+    """One annotation file; boxes in maskwatch's continuous pixel coordinates (``x1 = 0`` is the
+    left edge of the first pixel, ``x2 = W`` the right edge of the last).
+
+    Pascal VOC coordinates are 1-based inclusive pixel indices: ``xmin = 1, xmax = W`` is the whole
+    width, so the box is ``(xmin - 1, ymin - 1, xmax, ymax)`` (the conversion of detectron2's VOC
+    loader). fmd follows it (``xmin`` is never 0, ``xmax`` reaches ``W``), and a flip test shows it:
+    taking the numbers as edges puts the annotated centres 0.6 px right of where two independent
+    flip-symmetric detectors place them, and 0.6 px left on mirrored photos.
+    """
     tree = ET.parse(xml_path).getroot()
     filename = tree.findtext("filename") or (xml_path.stem + ".jpg")
     path = images_dir / filename
@@ -50,6 +59,7 @@ def parse_annotation(xml_path: Path, images_dir: Path) -> VocImage:
             continue
         bb = obj.find("bndbox")
         x1, y1, x2, y2 = (float(bb.findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax"))
+        x1, y1 = x1 - 1, y1 - 1  # 1-based inclusive pixel indices -> pixel edges (see `parse_annotation`)
         if w and h:  # a few source boxes end 1 px outside the image
             x1, x2 = np.clip([x1, x2], 0, w)
             y1, y2 = np.clip([y1, y2], 0, h)
