@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -94,6 +95,7 @@ def main() -> None:
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     shared = args.shared.resolve()
+    os.environ.setdefault("MASKWATCH_MODELS", str(shared / "models"))  # stage 2 boxes close-ups with YuNet
     cfg = config(shared, args.run_dir, args.epochs, args.threads, args.class_weight_power, args.patience,
                  box_loss=args.box_loss)
     stages = [cfg]
