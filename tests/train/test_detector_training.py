@@ -41,6 +41,21 @@ def test_resume_continues_from_last_checkpoint(tiny_run, tmp_path):
     assert [row["epoch"] for row in json.loads((out / "history.json").read_text())] == [1, 2]
 
 
+def test_resume_after_an_early_stop_trains_no_further(tiny_run, tmp_path):
+    import torch
+
+    from maskwatch.train.detector import DetectorConfig, fit
+
+    ck = torch.load(tiny_run / "last.pt", map_location="cpu", weights_only=False)
+    ck["bad"] = 3  # the run stopped early: three epochs without a better validation mAP
+    torch.save(ck, tmp_path / "stopped.pt")
+    cfg = json.loads((tiny_run / "config.json").read_text())
+    cfg.update(output=str(tmp_path / "resumed"), epochs=5, patience=3, resume=str(tmp_path / "stopped.pt"))
+    cfg["crop_sizes"], cfg["scale_range"] = tuple(cfg["crop_sizes"]), tuple(cfg["scale_range"])
+    out = fit(DetectorConfig(**cfg), progress=False)
+    assert not (out / "last.pt").exists() and not (out / "history.json").exists()
+
+
 def test_exported_model_works_as_detector_maskwatch(tiny_run, tiny_sources, tmp_path, monkeypatch, astronaut):
     from maskwatch import create_detector, load
 

@@ -384,8 +384,10 @@ def fit(cfg: DetectorConfig, progress: bool = True) -> Path:
         opt.load_state_dict(ck["optimizer"])
         start_epoch, best, history, bad = ck["epoch"], ck["best"], ck["history"], ck.get("bad", 0)
         log.info("resumed from %s at epoch %d (best mAP50 %.4f)", cfg.resume, start_epoch, best)
+    if bad >= cfg.patience:  # the run had stopped early: nothing left to do
+        log.info("early stop already reached (%d epochs without a better validation mAP50)", bad)
     rng = np.random.default_rng(cfg.seed + start_epoch)
-    for epoch in range(start_epoch, cfg.epochs):
+    for epoch in range(start_epoch, cfg.epochs if bad < cfg.patience else start_epoch):
         model.train()
         t0 = time.time()
         sums: dict[str, float] = {}
