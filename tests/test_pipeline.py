@@ -33,6 +33,11 @@ def test_load_defaults(pipe):
     assert isinstance(alone, CalibratedDetector) and (alone.min_side, alone.score_threshold) == (800, 0.2)
     explicit = maskwatch.load(scale=2.0, score_threshold=0.5).detector.detectors
     assert [(d.scale, d.min_side, d.score_threshold) for d in explicit] == [(2.0, 0, 0.5)] * 2
+    fast = maskwatch.load("maskwatch", scale=0.8, min_side=512).detector  # an explicit min_side stays
+    assert (fast.scale, fast.min_side) == (0.8, 512) and fast.input_scale(480, 640) == 0.8
+    assert fast.input_scale(300, 400) == 512 / 400
+    both = maskwatch.load(scale=0.8, min_side=512).detector.detectors
+    assert [(d.scale, d.min_side) for d in both] == [(0.8, 512)] * 2
     assert isinstance(pipe.classifier, MaskClassifier)
     assert pipe.classifier.spec.labels == LABELS
 

@@ -227,7 +227,8 @@ def _yunet_maskwatch(scale: float | None = None, score_threshold: float | None =
         kw = {**MEASURED_DEFAULTS[name], **{k: v for k, v in settings.items() if k != "weight"}, **kwargs}
         if scale is not None:
             kw["scale"] = scale
-            kw.pop("min_side")
+            if "min_side" not in kwargs:
+                kw.pop("min_side")
         if score_threshold is not None:
             kw["score_threshold"] = score_threshold
         det = create_detector(name, **kw)

@@ -83,6 +83,8 @@ def load(
             calibration (yunet, ssd).
         tile: detect on overlapping tiles of this many pixels in images larger than that
             (`maskwatch.tiling`): finds small faces in very large photos a capped detector shrinks.
+        detector_kwargs: passed to the detector, e.g. ``min_side=512`` (upscale smaller images until
+            their longer side is 512 px; kept with an explicit ``scale``).
     """
     from .calibration import BOX_CALIBRATION, CalibratedDetector
 
@@ -90,7 +92,8 @@ def load(
         kw = {**MEASURED_DEFAULTS.get(detector, {}), **detector_kwargs}
         if scale is not None:  # an explicit scale replaces the measured upscaling of small photos
             kw["scale"] = scale
-            kw.pop("min_side", None)
+            if "min_side" not in detector_kwargs:
+                kw.pop("min_side", None)
         if score_threshold is not None:
             kw["score_threshold"] = score_threshold
         if detector == "yunet+maskwatch" and calibrate is not None:

@@ -124,3 +124,14 @@ def test_tile_finds_faces_a_squeezing_detector_misses_in_a_large_photo(shared_mo
         (rec,) = read_jsonl(out)
         counts[tile] = len(rec["faces"])
     assert counts == {None: 0, 800: 2}
+
+
+def test_min_side_flag_reaches_the_detector():
+    from maskwatch.cli import build_parser
+    from maskwatch.cli.common import pipeline_from_args
+
+    args = build_parser().parse_args(["detect", "x.jpg", "--detector", "haar", "--scale", "0.8", "--min-side", "512"])
+    det = pipeline_from_args(args).detector
+    assert (det.scale, det.min_side) == (0.8, 512)
+    default = pipeline_from_args(build_parser().parse_args(["detect", "x.jpg", "--detector", "haar", "--scale", "0.8"]))
+    assert default.detector.min_side == 0  # an explicit scale alone replaces the measured upscaling

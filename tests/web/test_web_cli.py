@@ -19,10 +19,10 @@ def test_serve_defaults_bind_loopback():
 def test_serve_flags_map_onto_settings():
     args = build_parser().parse_args(["serve", "--workers", "3", "--max-upload-mb", "1.5", "--max-pixels", "1000",
                                       "--detector", "haar", "--scale", "1.5", "--score-threshold", "0.4",
-                                      "--opencv-threads", "1"])
+                                      "--opencv-threads", "1", "--min-side", "512"])
     s = settings_from_args(args)
     assert (s.workers, s.max_upload_bytes, s.max_pixels) == (3, int(1.5 * 2**20), 1000)
-    assert (s.detector, s.scale, s.score_threshold, s.opencv_threads) == ("haar", 1.5, 0.4, 1)
+    assert (s.detector, s.scale, s.score_threshold, s.opencv_threads, s.min_side) == ("haar", 1.5, 0.4, 1, 512)
 
 
 @pytest.mark.parametrize("kwargs", [{"workers": 0}, {"max_upload_bytes": 0}, {"max_pixels": -1}])

@@ -20,6 +20,9 @@ def add_detector_arguments(p: argparse.ArgumentParser, default: str | None = Non
                         "maskwatch: our own, one pass with --classifier none; ssd / haar: the classic tutorials')")
     g.add_argument("--scale", type=float, default=None,
                    help="detector input scale; >1 finds smaller faces, slower (default: measured best per detector)")
+    g.add_argument("--min-side", type=int, default=None, metavar="PX",
+                   help="upscale smaller images until their longer side is PX (default: measured per detector; "
+                        "--detector maskwatch --scale 0.8 --min-side 512 is the fast setting of docs/detection.md)")
     g.add_argument("--score-threshold", type=float, default=None, help="minimum face detection score")
     g.add_argument("--min-face", type=float, default=DEFAULT_MIN_FACE, help="ignore faces smaller than this (px)")
     g.add_argument("--tile", type=int, default=None, metavar="PX",
@@ -38,7 +41,13 @@ def pipeline_from_args(args: argparse.Namespace):
     classifier = None if str(args.classifier).lower() == "none" else args.classifier  # detector alone
     return load(detector=args.detector, classifier=classifier, scale=args.scale,
                 score_threshold=args.score_threshold, min_face=args.min_face,
-                calibrate=False if getattr(args, "no_calibrate", False) else None, tile=getattr(args, "tile", None))
+                calibrate=False if getattr(args, "no_calibrate", False) else None, tile=getattr(args, "tile", None),
+                **detector_kwargs(args))
+
+
+def detector_kwargs(args: argparse.Namespace) -> dict:
+    """Detector settings given on the command line beyond `load`'s own arguments (``--min-side``)."""
+    return {} if getattr(args, "min_side", None) is None else {"min_side": args.min_side}
 
 
 @contextlib.contextmanager

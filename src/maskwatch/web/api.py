@@ -59,6 +59,7 @@ class Settings:
     score_threshold: float | None = None
     min_face: float = 0.0
     tile: int | None = None  # tiled detection of larger uploads (maskwatch.tiling)
+    min_side: int | None = None  # upscale smaller images to this longer side (None: the detector's measured one)
     classifier: str | None = "default"  # "default", a path to an ONNX classifier, or None (faces only)
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     max_pixels: int = DEFAULT_MAX_UPLOAD_PIXELS
@@ -92,8 +93,9 @@ class PipelinePool:
         self.classifier = clf
 
         def default_factory(s: Settings, classifier: Any):
+            extra = {} if s.min_side is None else {"min_side": s.min_side}
             return load(detector=s.detector, classifier=classifier, scale=s.scale,
-                        score_threshold=s.score_threshold, min_face=s.min_face, tile=s.tile)
+                        score_threshold=s.score_threshold, min_face=s.min_face, tile=s.tile, **extra)
 
         make = factory or default_factory
         self.pipelines = [make(settings, clf) for _ in range(settings.workers)]
