@@ -65,6 +65,7 @@ def load(
     min_face: float = DEFAULT_MIN_FACE,
     calibrate: bool | None = None,
     tile: int | None = None,
+    min_side: int | None = None,
     **detector_kwargs: Any,
 ) -> Pipeline:
     """Build a `Pipeline`.
@@ -83,8 +84,9 @@ def load(
             calibration (yunet, ssd).
         tile: detect on overlapping tiles of this many pixels in images larger than that
             (`maskwatch.tiling`): finds small faces in very large photos a capped detector shrinks.
-        detector_kwargs: passed to the detector, e.g. ``min_side=512`` (upscale smaller images until
-            their longer side is 512 px; kept with an explicit ``scale``).
+        min_side: upscale smaller images until their longer side is this many pixels (default: the
+            measured one; kept with an explicit ``scale``).
+        detector_kwargs: passed to the detector.
     """
     from .calibration import BOX_CALIBRATION, CalibratedDetector
 
@@ -92,8 +94,9 @@ def load(
         kw = {**MEASURED_DEFAULTS.get(detector, {}), **detector_kwargs}
         if scale is not None:  # an explicit scale replaces the measured upscaling of small photos
             kw["scale"] = scale
-            if "min_side" not in detector_kwargs:
-                kw.pop("min_side", None)
+            kw.pop("min_side", None)
+        if min_side is not None:
+            kw["min_side"] = min_side
         if score_threshold is not None:
             kw["score_threshold"] = score_threshold
         if detector == "yunet+maskwatch" and calibrate is not None:

@@ -42,12 +42,7 @@ def pipeline_from_args(args: argparse.Namespace):
     return load(detector=args.detector, classifier=classifier, scale=args.scale,
                 score_threshold=args.score_threshold, min_face=args.min_face,
                 calibrate=False if getattr(args, "no_calibrate", False) else None, tile=getattr(args, "tile", None),
-                **detector_kwargs(args))
-
-
-def detector_kwargs(args: argparse.Namespace) -> dict:
-    """Detector settings given on the command line beyond `load`'s own arguments (``--min-side``)."""
-    return {} if getattr(args, "min_side", None) is None else {"min_side": args.min_side}
+                min_side=getattr(args, "min_side", None))
 
 
 @contextlib.contextmanager

@@ -130,7 +130,7 @@ def _watch(args: argparse.Namespace, source, config, show: bool) -> int:
     from ..video.analyzer import DEFAULT_VIDEO_DETECTOR, DEFAULT_VIDEO_SCALE, VideoAnalyzer
     from ..video.runner import WatchRunner
     from ..video.stats import AlertHook, ComplianceStats
-    from .common import detector_kwargs, open_output
+    from .common import open_output
 
     scale = args.scale if args.scale is not None else (DEFAULT_VIDEO_SCALE if args.detector == DEFAULT_VIDEO_DETECTOR else None)
     if args.threads > 0:
@@ -138,7 +138,7 @@ def _watch(args: argparse.Namespace, source, config, show: bool) -> int:
     classifier = MaskClassifier(None if args.classifier == "default" else args.classifier,
                                 threads=args.threads or None)
     pipe = load(detector=args.detector, classifier=classifier, scale=scale,
-                score_threshold=args.score_threshold, min_face=args.min_face, tile=args.tile, **detector_kwargs(args))
+                score_threshold=args.score_threshold, min_face=args.min_face, tile=args.tile, min_side=args.min_side)
     alerts = None
     if args.alert_cmd or args.alert_url:
         alerts = AlertHook(command=args.alert_cmd, url=args.alert_url, min_interval=args.alert_interval,

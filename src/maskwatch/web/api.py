@@ -93,9 +93,8 @@ class PipelinePool:
         self.classifier = clf
 
         def default_factory(s: Settings, classifier: Any):
-            extra = {} if s.min_side is None else {"min_side": s.min_side}
             return load(detector=s.detector, classifier=classifier, scale=s.scale,
-                        score_threshold=s.score_threshold, min_face=s.min_face, tile=s.tile, **extra)
+                        score_threshold=s.score_threshold, min_face=s.min_face, tile=s.tile, min_side=s.min_side)
 
         make = factory or default_factory
         self.pipelines = [make(settings, clf) for _ in range(settings.workers)]
