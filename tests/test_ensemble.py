@@ -66,11 +66,45 @@ def test_box_voting_averages_the_boxes_of_a_shared_face_by_score():
     assert EnsembleDetector([a, b]).detect(IMAGE).xyxy[0].tolist() == [10, 10, 30, 30]  # off: the best box
 
 
-def test_default_ensemble_votes_on_boxes():
-    from maskwatch.detectors import ENSEMBLE_BOX_VOTING, create_detector
+def test_vote_threshold_above_nms_suppresses_loose_boxes_without_their_vote():
+    a = Fixed("a", [[10, 10, 30, 30]], [0.6])
+    b = Fixed("b", [[12, 12, 32, 32]], [0.2])  # IoU 0.68 with a: votes
+    c = Fixed("c", [[16, 16, 36, 36]], [0.3])  # IoU 0.33 with a: suppressed at NMS 0.2, no vote at 0.5
+    faces = EnsembleDetector([a, b, c], nms_threshold=0.2, box_voting=True, vote_threshold=0.5).detect(IMAGE)
+    assert len(faces) == 1
+    assert faces.xyxy[0] == pytest.approx([10.5, 10.5, 30.5, 30.5])  # (0.6 * 10 + 0.2 * 12) / 0.8
+    faces = EnsembleDetector([a, b, c], nms_threshold=0.2, box_voting=True).detect(IMAGE)  # votes from 0.2
+    assert faces.xyxy[0] == pytest.approx([10 + (0.2 * 2 + 0.3 * 6) / 1.1] * 2 + [30 + (0.2 * 2 + 0.3 * 6) / 1.1] * 2)
+    assert len(EnsembleDetector([a, b, c], nms_threshold=0.5).detect(IMAGE)) == 2  # c kept apart at 0.5
+
+
+def test_solo_thresholds_keep_a_low_scored_face_only_where_another_member_finds_it():
+    a = Fixed("a", [[10, 10, 30, 30], [100, 10, 130, 40]], [0.9, 0.05])  # solo 0.2: the second needs b
+    b = Fixed("b", [[101, 11, 131, 41], [150, 50, 180, 90], [60, 60, 80, 80]], [0.35, 0.6, 0.4])  # solo 0.5
+    ens = EnsembleDetector([a, b], nms_threshold=0.2, solo_thresholds=[0.2, 0.5], agree_iou=0.3)
+    faces = ens.detect(IMAGE)
+    # a's sure face, the face both find (b's 0.35 wins NMS), b's sure face; b's lone 0.4 face is dropped
+    assert faces.xyxy.tolist() == [[10, 10, 30, 30], [101, 11, 131, 41], [150, 50, 180, 90]]
+    assert ens.score_threshold == 0.2
+    # without solo thresholds every face a member returns is kept
+    assert len(EnsembleDetector([a, b], nms_threshold=0.2).detect(IMAGE)) == 4
+    # agreement needs the overlap: at IoU 0.95 the two boxes (IoU 0.88) are not the same face
+    assert len(EnsembleDetector([a, b], nms_threshold=0.2, solo_thresholds=[0.2, 0.5], agree_iou=0.95).detect(IMAGE)) == 2
+    with pytest.raises(ValueError, match="1 solo thresholds for 2 detectors"):
+        EnsembleDetector([a, b], solo_thresholds=[0.2])
+
+
+def test_default_ensemble_settings():
+    from maskwatch.detectors import ENSEMBLE_BOX_VOTING, ENSEMBLE_MEMBERS, ENSEMBLE_NMS, ENSEMBLE_VOTE, create_detector
 
     try:
         ens = create_detector("yunet+maskwatch")
     except FileNotFoundError as exc:
         pytest.skip(f"ensemble models not available: {exc}")
     assert ens.box_voting is ENSEMBLE_BOX_VOTING is True
+    assert (ens.nms_threshold, ens.vote_threshold) == (ENSEMBLE_NMS, ENSEMBLE_VOTE) == (0.2, 0.5)
+    assert [d.score_threshold for d in ens.detectors] == [0.02, 0.3]  # what each member sees
+    assert ens.solo_thresholds == [m["solo"] for m in ENSEMBLE_MEMBERS.values()] == [0.2, 0.5]
+    assert ens.agree_iou == 0.3 and ens.score_threshold == 0.2
+    plain = create_detector("yunet+maskwatch", score_threshold=0.4)  # an explicit threshold: the plain union
+    assert [d.score_threshold for d in plain.detectors] == [0.4, 0.4] and plain.solo_thresholds is None

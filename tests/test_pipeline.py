@@ -23,9 +23,9 @@ def test_load_defaults(pipe):
     assert pipe.detector.name == "yunet+maskwatch" and isinstance(pipe.detector, EnsembleDetector)
     yunet, ours = pipe.detector.detectors
     assert yunet.name == "yunet" and isinstance(yunet, CalibratedDetector) and isinstance(ours, MaskwatchDetector)
-    assert (yunet.scale, yunet.min_side, yunet.score_threshold) == (1.0, 800, 0.2)
-    assert (ours.scale, ours.min_side, ours.score_threshold) == (1.0, 640, 0.5)
-    assert pipe.detector.weights == [0.7, 1.0]
+    assert (yunet.scale, yunet.min_side, yunet.score_threshold) == (1.0, 800, 0.02)
+    assert (ours.scale, ours.min_side, ours.score_threshold) == (1.0, 640, 0.3)
+    assert pipe.detector.weights == [0.7, 1.0] and pipe.detector.solo_thresholds == [0.2, 0.5]
     assert yunet.input_scale(400, 300) == 2.0 and yunet.input_scale(480, 640) == 1.25
     assert yunet.input_scale(3000, 4000) == 1.0
     assert not isinstance(maskwatch.load(calibrate=False).detector.detectors[0], CalibratedDetector)

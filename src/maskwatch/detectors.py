@@ -202,29 +202,44 @@ MEASURED_DEFAULTS: dict[str, dict[str, float]] = {
     "yunet": {"scale": 1.0, "min_side": 800, "score_threshold": 0.2},
     "maskwatch": {"scale": 1.0, "min_side": 640, "score_threshold": 0.3},
 }
-#: ``yunet+maskwatch``: each member's settings over its measured defaults, and the weight of its face
-#: scores. maskwatch's detector runs at score 0.5 in the ensemble: the lowest threshold at which the
-#: ensemble finds about as few false faces as YuNet alone (within 0.1 per photo) on close-up photos
-#: of other datasets than fmd (docs/detection.md); at 0.3 it finds a few more fmd faces and twice
-#: the false faces.
-ENSEMBLE_MEMBERS: dict[str, dict[str, float]] = {"yunet": {"weight": 0.7}, "maskwatch": {"weight": 1.0, "score_threshold": 0.5}}
-ENSEMBLE_NMS = 0.5
-#: Faces both members find get the score-weighted mean of the two boxes (box voting): mAP@0.5:0.95
-#: 0.350 -> 0.391, mAP@0.5 0.672 -> 0.686 (benchmarks/bench_detect.py, docs/detection.md).
+#: ``yunet+maskwatch``: each member's settings over its measured defaults, the weight of its face
+#: scores (YuNet's run higher than ours; 0.7 ranks the merged faces best) and its ``solo`` threshold:
+#: a face scored at least that is kept on one detector's word; below it, down to the member's
+#: ``score_threshold``, only where the other detector finds a face too (IoU >= 0.3, `ENSEMBLE_AGREE_IOU`).
+#: YuNet keeps its measured 0.2 alone and sees down to 0.02; maskwatch's detector runs at its own 0.3
+#: and needs 0.5 alone, which keeps out what it finds in clothes and badges of portraits (a suit badge
+#: scored 0.44-0.46). Against maskwatch's member at a plain 0.5: face recall 0.892 -> 0.919 and face
+#: AP 0.865 -> 0.888 on the fmd validation photos, on large mosaics 0.761 -> 0.831, for 0.07 more
+#: false faces per close-up photo (benchmarks/bench_refinements.py, docs/detection.md).
+ENSEMBLE_MEMBERS: dict[str, dict[str, float]] = {
+    "yunet": {"weight": 0.7, "score_threshold": 0.02, "solo": 0.2},
+    "maskwatch": {"weight": 1.0, "solo": 0.5},
+}
+ENSEMBLE_AGREE_IOU = 0.3
+#: Two faces of the ensemble overlapping with IoU above 0.2 are one face. fmd's annotated faces almost
+#: never overlap that much (3 of 26,524 pairs), while YuNet's loose second boxes on a large face do:
+#: at 0.2 instead of 0.5 the ensemble finds 40% fewer false faces on close-up photos and a little
+#: higher mAP (benchmarks/bench_refinements.py, docs/detection.md).
+ENSEMBLE_NMS = 0.2
+#: Faces both members find get the score-weighted mean of the boxes overlapping with IoU above 0.5
+#: (box voting): mAP@0.5:0.95 0.350 -> 0.391, mAP@0.5 0.672 -> 0.686 (benchmarks/bench_detect.py);
+#: the looser boxes NMS suppresses between 0.2 and 0.5 do not vote (voting from IoU 0.3 or 0.4 lost 0.012 mAP@0.5).
 ENSEMBLE_BOX_VOTING = True
+ENSEMBLE_VOTE = 0.5
 
 
 def _yunet_maskwatch(scale: float | None = None, score_threshold: float | None = None, calibrate: bool = True,
                      **kwargs: Any) -> FaceDetector:
     """YuNet (boxes calibrated to the annotation style unless ``calibrate=False``) + maskwatch's
     detector, each with its measured settings; ``scale`` / ``score_threshold`` given here apply to
-    both (an explicit scale without the upscaling of small photos)."""
+    both (an explicit scale without the upscaling of small photos; an explicit threshold makes the
+    ensemble the plain union of both members' faces at that score)."""
     from .calibration import CalibratedDetector
     from .ensemble import EnsembleDetector
 
-    members, weights = [], []
+    members, weights, solo = [], [], []
     for name, settings in ENSEMBLE_MEMBERS.items():
-        kw = {**MEASURED_DEFAULTS[name], **{k: v for k, v in settings.items() if k != "weight"}, **kwargs}
+        kw = {**MEASURED_DEFAULTS[name], **{k: v for k, v in settings.items() if k not in ("weight", "solo")}, **kwargs}
         if scale is not None:
             kw["scale"] = scale
             if "min_side" not in kwargs:
@@ -234,7 +249,10 @@ def _yunet_maskwatch(scale: float | None = None, score_threshold: float | None =
         det = create_detector(name, **kw)
         members.append(CalibratedDetector(det) if name == "yunet" and calibrate else det)
         weights.append(settings["weight"])
-    return EnsembleDetector(members, weights, ENSEMBLE_NMS, name="yunet+maskwatch", box_voting=ENSEMBLE_BOX_VOTING)
+        solo.append(settings.get("solo", kw["score_threshold"]))
+    return EnsembleDetector(members, weights, ENSEMBLE_NMS, name="yunet+maskwatch", box_voting=ENSEMBLE_BOX_VOTING,
+                            vote_threshold=ENSEMBLE_VOTE, solo_thresholds=None if score_threshold is not None else solo,
+                            agree_iou=ENSEMBLE_AGREE_IOU)
 
 
 DETECTORS["yunet+maskwatch"] = _yunet_maskwatch

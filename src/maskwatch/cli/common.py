@@ -23,7 +23,9 @@ def add_detector_arguments(p: argparse.ArgumentParser, default: str | None = Non
     g.add_argument("--min-side", type=int, default=None, metavar="PX",
                    help="upscale smaller images until their longer side is PX (default: measured per detector; "
                         "--detector maskwatch --scale 0.8 --min-side 512 is the fast setting of docs/detection.md)")
-    g.add_argument("--score-threshold", type=float, default=None, help="minimum face detection score")
+    g.add_argument("--score-threshold", type=float, default=None,
+                   help="minimum face detection score (default: measured per detector; yunet+maskwatch keeps a "
+                        "face one detector is sure of, or both see)")
     g.add_argument("--min-face", type=float, default=DEFAULT_MIN_FACE, help="ignore faces smaller than this (px)")
     g.add_argument("--tile", type=int, default=None, metavar="PX",
                    help="detect on overlapping PX x PX tiles of larger images (very large photos, small faces)")
