@@ -7,8 +7,14 @@ For the pipeline ``maskwatch.load(detector)`` (its defaults), one knob at a time
 * **minimum face size** (``min_face``): drop faces whose shorter side is below N px;
 * **classifier crop margin**: context around the face box in the classifier's crop (the model was
   trained with the margin in its spec);
-* **class source** (maskwatch's own detector only): its one-pass class probabilities, the
-  classifier's (two passes), or their mean;
+* **ensemble merging** (the default ensemble only): the IoU above which two members' faces are one
+  face (NMS; box voting keeps its own threshold), and the members' agreement rule (solo thresholds)
+  against plain per-member thresholds; with the false faces found on 240 close-up photos of other
+  datasets (as in bench_detect.py) and mAP / face recall on the tiling mosaics below;
+* **class source**: the classifier's probabilities (two passes), its most probable class alone (every
+  face scored by the detector), and the ceiling: each face labelled by the annotation it matches
+  (IoU >= 0.3; the classifier's class elsewhere), to show what classification costs; for maskwatch's
+  own detector also its one-pass class probabilities and the mean of both;
 * **tiling** on large photos: the validation photos pasted at native resolution into 3x3 mosaics
   (about 1200-2400 px wide, 9 photos' faces each), each detector with and without
   `maskwatch.tiling.TiledDetector`; ms per mosaic (median, same process, one after the other).
@@ -19,6 +25,7 @@ Writes benchmarks/results/refinements.json and a section of docs/detection.md.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import tempfile
@@ -51,6 +58,59 @@ class MeanProbs:
         if own is None or not len(faces):
             return faces
         return faces.with_probs(self.weight * own + (1 - self.weight) * faces.probs)
+
+
+class OneHot:
+    """Classifier stand-in: each face gets the classifier's most probable class with probability 1 (so
+    it is scored by the detector alone), or, with ``annotations`` (image content hash -> VocImage), the
+    label of the annotation it overlaps most at IoU >= ``iou`` where there is one."""
+
+    def __init__(self, classifier: Any, annotations: dict[str, Any] | None = None, iou: float = 0.3):
+        self.classifier, self.annotations, self.iou, self.path = classifier, annotations, iou, classifier.path
+
+    def classify(self, image: np.ndarray, faces: Any) -> Any:
+        from maskwatch import ops
+        from maskwatch.labels import LABELS
+
+        faces = self.classifier.classify(image, faces)
+        if not len(faces):
+            return faces
+        label = faces.probs.argmax(1)
+        im = self.annotations.get(image_key(image)) if self.annotations else None
+        if im is not None and len(im.boxes):
+            iou = ops.box_iou(faces.xyxy, im.boxes.astype(np.float32))
+            best = iou.argmax(1)
+            hit = iou[np.arange(len(faces)), best] >= self.iou
+            label[hit] = [LABELS.index(im.labels[j]) for j in best[hit]]
+        return faces.with_probs(np.eye(len(LABELS), dtype=np.float32)[label], LABELS)
+
+
+def image_key(image: np.ndarray) -> str:
+    import hashlib
+
+    return hashlib.md5(np.ascontiguousarray(image).tobytes()).hexdigest()
+
+
+def ensemble_variants(default: Any) -> dict[str, Any]:
+    """The default ensemble and its merging knobs, one at a time: NMS IoU; plain member thresholds
+    (every face a member returns at 0.2 / 0.5 or 0.2 / 0.3) instead of the agreement rule."""
+    import maskwatch
+    from maskwatch.calibration import CalibratedDetector
+    from maskwatch.detectors import MEASURED_DEFAULTS
+
+    out = {}
+    for nms in (0.5, 0.3, 0.2):
+        det = copy.copy(default)
+        det.nms_threshold = nms
+        label = f"NMS {nms}, agreement (YuNet 0.02 / solo 0.2, maskwatch 0.3 / solo 0.5)"
+        out[label + (" = default" if nms == default.nms_threshold else "")] = det
+    for mw in (0.5, 0.3):
+        det = copy.copy(default)
+        det.detectors = [CalibratedDetector(maskwatch.create_detector("yunet", **MEASURED_DEFAULTS["yunet"])),
+                         maskwatch.create_detector("maskwatch", **{**MEASURED_DEFAULTS["maskwatch"], "score_threshold": mw})]
+        det.solo_thresholds = None
+        out[f"NMS {default.nms_threshold}, plain thresholds (YuNet 0.2, maskwatch {mw})"] = det
+    return out
 
 
 def mosaics(images: list, out_dir: Path, n: int = 3) -> list:
@@ -91,6 +151,7 @@ def main() -> None:
     os.environ.setdefault("MASKWATCH_MODELS", str(args.shared / "models"))
 
     import maskwatch
+    from maskwatch.ensemble import EnsembleDetector
     from maskwatch.evaluation import evaluate_detection, load_split
     from maskwatch.pipeline import DEFAULT_DETECTOR, Pipeline
 
@@ -109,14 +170,34 @@ def main() -> None:
     result["min_face"] = {v: run(f"min_face {v}", Pipeline(base.detector, clf, min_face=v)) for v in (0, 4, 6, 8, 10, 12)}
     result["crop_margin"] = {v: run(f"margin {v}", Pipeline(base.detector, maskwatch.MaskClassifier(crop_margin=v)))
                              for v in (0.0, 0.1, 0.2, 0.3, 0.4)}
+    tmp = tempfile.TemporaryDirectory()
+    big = mosaics(images, Path(tmp.name))
+    if isinstance(base.detector, EnsembleDetector) and base.detector.solo_thresholds:
+        from bench_detect import closeups, false_faces  # noqa: E402  (same folder)
+
+        photos = closeups(args.shared)
+        result["ensemble"] = {}
+        for label, det in ensemble_variants(base.detector).items():
+            row = run(f"ensemble {label}", Pipeline(det, clf))
+            on_big = run(f"ensemble {label} mosaics", Pipeline(det, clf), big)
+            row.update(closeup_false_faces=false_faces(det, photos), mosaic_mAP50=on_big["mAP50"],
+                       mosaic_face_recall=on_big["face_recall"])
+            result["ensemble"][label] = row
+    from maskwatch.imageio import read_image
+
+    annotations = {image_key(read_image(im.path)): im for im in images}
+    result["class_source"] = {
+        "classifier (2 passes)": run("two passes", Pipeline(base.detector, clf)),
+        "classifier's most probable class, scored by the detector alone": run("one-hot", Pipeline(base.detector, OneHot(clf))),
+        "annotation of the matched face (ceiling), scored by the detector alone":
+            run("ceiling", Pipeline(base.detector, OneHot(clf, annotations))),
+    }
     if name == "maskwatch":
-        result["class_source"] = {
+        result["class_source"].update({
             "detector (1 pass)": run("one pass", Pipeline(base.detector, None)),
-            "classifier (2 passes)": run("two passes", Pipeline(base.detector, clf)),
             "mean of both": run("mean", Pipeline(base.detector, MeanProbs(clf))),
-        }
-    with tempfile.TemporaryDirectory() as tmp:
-        big = mosaics(images, Path(tmp))
+        })
+    with tmp:
         sides = [max(im.width, im.height) for im in big]
         result["tiling"] = {"n_mosaics": len(big), "long_side_px": [min(sides), int(np.median(sides)), max(sides)],
                             "tile": args.tile, "rows": []}
@@ -144,9 +225,11 @@ def _f(v: float | None, d: int = 3) -> str:
 
 def _row(key: Any, r: dict[str, Any]) -> str:
     ap = r.get("AP50") or {}
+    false = (f" {_f(r['closeup_false_faces'], 2)} | {_f(r['mosaic_mAP50'])} | {_f(r['mosaic_face_recall'])} |"
+             if "closeup_false_faces" in r else "")
     return (f"| {key} | {_f(r['mAP50'])} | {_f(ap.get('with_mask'))} | {_f(ap.get('without_mask'))} "
             f"| {_f(ap.get('mask_worn_incorrectly'))} | {_f(r['face_AP50'])} | {_f(r['face_recall'])} "
-            f"| {_f(r['pipeline_ms'], 1)} |")
+            f"| {_f(r['pipeline_ms'], 1)} |{false}")
 
 
 def markdown(r: dict[str, Any]) -> str:
@@ -156,10 +239,14 @@ def markdown(r: dict[str, Any]) -> str:
              f"`benchmarks/bench_refinements.py`, pipeline `{r['pipeline']}`, validation split ({r['n_images']} "
              "fmd images), one knob at a time; ms: median pipeline time per image during the evaluation.", ""]
     for key, title in (("min_face", "minimum face side (px)"), ("crop_margin", "classifier crop margin"),
-                       ("class_source", "class probabilities from")):
+                       ("ensemble", "ensemble merging"), ("class_source", "class probabilities from")):
         if key not in r:
             continue
-        lines += [f"| {title} " + head[0], head[1]]
+        if key == "ensemble":
+            lines += [f"| {title} " + head[0] + " false faces / close-up | mosaics mAP@0.5 | mosaics face recall |",
+                      head[1] + "---|---|---|"]
+        else:
+            lines += [f"| {title} " + head[0], head[1]]
         lines += [_row(k, v) for k, v in r[key].items()]
         lines.append("")
     t = r["tiling"]
