@@ -223,7 +223,8 @@ ENSEMBLE_AGREE_IOU = 0.3
 ENSEMBLE_NMS = 0.2
 #: Faces both members find get the score-weighted mean of the boxes overlapping with IoU above 0.5
 #: (box voting): mAP@0.5:0.95 0.350 -> 0.391, mAP@0.5 0.672 -> 0.686 (benchmarks/bench_detect.py);
-#: the looser boxes NMS suppresses between 0.2 and 0.5 do not vote (voting from IoU 0.3 or 0.4 lost 0.012 mAP@0.5).
+#: the looser boxes NMS suppresses between 0.2 and 0.5 do not vote (voting from IoU 0.3: -0.008 mAP@0.5:0.95;
+#: from 0.6: -0.018 mAP@0.5:0.95, benchmarks/bench_refinements.py).
 ENSEMBLE_BOX_VOTING = True
 ENSEMBLE_VOTE = 0.5
 
