@@ -135,6 +135,38 @@ def test_file_source_never_drops(astronaut, tmp_path):
     assert result.frames_processed == 30 and result.frames_dropped == 0
 
 
+class SlowStream(io.StringIO):
+    """A JSON-lines sink slower than inference (a busy disk or pipe): 150 ms a line."""
+
+    def write(self, s):
+        time.sleep(0.15)
+        return super().write(s)
+
+
+class FastAnalyzer(SlowAnalyzer):
+    def process(self, image, source=None):
+        return Faces.empty(image_size=image.shape[1::-1])
+
+
+@pytest.mark.parametrize("stop_at", [None, 3])
+def test_slow_writer_loses_no_processed_frame(astronaut, tmp_path, stop_at):
+    """Frames already processed are written when the run ends or is interrupted, however slow the sink."""
+    from .conftest import write_video
+
+    def ctrl_c(frame, faces):
+        if frame.index == stop_at:
+            raise KeyboardInterrupt
+
+    path = write_video(tmp_path / "v.mp4", moving_frames(astronaut, 8))
+    buf = SlowStream()
+    with VideoSource(str(path)) as src:
+        result = watch(src, FastAnalyzer(), jsonl=buf, queue_size=2, on_result=ctrl_c)
+    frames = [json.loads(line)["frame"] for line in buf.getvalue().splitlines()]
+    assert frames == list(range(8 if stop_at is None else stop_at))
+    assert result.frames_written == len(frames)
+    assert result.interrupted == (stop_at is not None)
+
+
 def test_jsonl_to_a_stream_and_max_frames(pipe, face_video):
     buf = io.StringIO()
     with VideoSource(str(face_video)) as src:

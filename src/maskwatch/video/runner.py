@@ -227,12 +227,15 @@ class WatchRunner:
             self._put_end(self._in)
 
     def _put_end(self, q: queue.Queue) -> None:
+        """Put `_END` after the last item; a slow consumer still gets every item first."""
         while True:
             try:
                 q.put(_END, timeout=0.1)
                 return
             except queue.Full:
-                try:  # the consumer has stopped taking items: make room
+                if not self._stop.is_set():
+                    continue
+                try:  # the run stopped, so the consumer may take nothing more: make room
                     q.get_nowait()
                 except queue.Empty:
                     pass
@@ -301,7 +304,7 @@ class WatchRunner:
         finally:
             self._stop.set()
             self.result.elapsed = time.perf_counter() - start
-            self._put_end(self._out)
+            self._out.put(_END)  # never _put_end: a processed frame waiting for a slow writer must not be dropped
             writer.join()
             capture.join(timeout=5.0)
             if self.pipelined:
@@ -349,8 +352,7 @@ class WatchRunner:
                 if cv2.waitKey(1) & 0xFF in (27, ord("q")):
                     self._stop.set()
             if need_image or self.jsonl is not None:
-                if not self._put(self._out, (frame, faces, annotated)):
-                    return
+                self._out.put((frame, faces, annotated))  # the writer takes every item up to _END, even after an error
             if self._stop.is_set():
                 return
 
