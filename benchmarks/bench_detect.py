@@ -217,7 +217,8 @@ def main() -> None:
             row = dict(known[key(row)])
         else:
             m = evaluate_detection(pipe, images)
-            row.update({k: m.get(k) for k in ("mAP50", "mAP50_95", "mAP50_all_classes", "face_AP50", "face_recall", "AP50")})
+            row.update({k: m.get(k) for k in ("mAP50", "mAP50_ci95", "mAP50_95", "mAP50_all_classes", "face_AP50",
+                                              "face_recall", "AP50", "AP50_ci95")})
             row.update({"compliance_mAP50": m.get("compliance", {}).get("mAP50"),
                         "face_recall_by_size": {k: v["face_recall"] for k, v in m["by_size"].items()},
                         "eval_ms_median": (m["latency"]["pipeline"] or {}).get("median_ms"),
@@ -293,6 +294,12 @@ def markdown(r: dict[str, Any]) -> str:
         if default:
             ratios = ", ".join(f"{default['frame_pipeline_ms'] / v:.1f}x {k.split(' (')[0]}"
                                for k, v in r["peers_frame_ms"].items())
+            if default.get("mAP50_ci95"):
+                ci = {"mAP@0.5": (default["mAP50"], default["mAP50_ci95"]),
+                      **{f"AP {k}": (default["AP50"][k], v) for k, v in default["AP50_ci95"].items() if v}}
+                lines += ["", "How much of the default's accuracy is the luck of 138 validation images (95% bootstrap "
+                          "interval, images resampled): " + ", ".join(f"{k} {v:.3f} ({lo:.3f}–{hi:.3f})"
+                                                                     for k, (v, (lo, hi)) in ci.items()) + "."]
             lines += ["", "Current default pipeline (yunet+maskwatch: YuNet at scale 1, small images upscaled to an "
                       "800 px long side, calibrated boxes + maskwatch's detector at scale 1, 640 px; a face kept from score 0.2 "
                       "(YuNet) / 0.5 (maskwatch) alone, from 0.02 / 0.3 where both find it; faces merged by NMS at IoU "

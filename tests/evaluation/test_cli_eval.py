@@ -29,7 +29,9 @@ def test_cli_eval_writes_json_markdown_and_plots(tmp_path, shared_data, shared_m
     assert m["latency"]["pipeline"]["n"] == 3
     for png in ("pr_curves", "confusion", "by_size"):
         assert (out / f"detection_{png}.png").stat().st_size > 1000
-    assert "mAP@0.5" in (out / "detection_report.md").read_text()
+    lo, hi = m["mAP50_ci95"]
+    assert 0 <= lo <= hi <= 1 and set(m["AP50_ci95"]) == set(m["AP50"])
+    assert f"{m['mAP50']:.3f} ({lo:.3f}–{hi:.3f})" in (out / "detection_report.md").read_text()
     assert '"mAP50"' in capsys.readouterr().out
 
 
@@ -53,6 +55,7 @@ def test_perfect_predictions_score_one(shared_data):
     assert m["face_AP50"] == 1.0 and m["face_recall"] == 1.0 and m["face_AP50_95"] == 1.0
     assert all(v in (1.0, None) for v in m["AP50"].values())
     assert m["confusion"]["matched_accuracy"] == 1.0
+    assert m["mAP50_ci95"] == [1.0, 1.0]
     wrong = detection_metrics(run_pipeline(_Oracle(images, shift=1), images))
     assert wrong["face_AP50"] == 1.0
     assert all(v in (0.0, None) for v in wrong["AP50"].values())

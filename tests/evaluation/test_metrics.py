@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from maskwatch.evaluation.metrics import (IOU_THRESHOLDS, ap_from_matches, average_precision, match_image,
+from maskwatch.evaluation.metrics import (IOU_THRESHOLDS, ap_from_matches, average_precision, bootstrap_ap, match_image,
                                           pr_curve)
 
 
@@ -127,3 +127,41 @@ def test_ap_equals_pycocotools(seed, area):
                 assert ours is None
             else:
                 assert ours == pytest.approx(expected, abs=1e-6), (c, t)
+
+
+def _noisy_class(rng, n_images, faces_per_image, hit_rate):
+    """Per-image matches: each face found (box on it, high score) with probability ``hit_rate``,
+    otherwise a false box elsewhere."""
+    out = []
+    for _ in range(n_images):
+        xy = rng.uniform(0, 500, (faces_per_image, 2))
+        gt = np.c_[xy, xy + 20]
+        found = rng.random(faces_per_image) < hit_rate
+        det = np.where(found[:, None], gt, gt + 300)
+        out.append(match_image(det, rng.uniform(0, 1, faces_per_image), gt, np.zeros(faces_per_image, bool),
+                               IOU_THRESHOLDS[:1]))
+    return out
+
+
+def test_bootstrap_intervals_bracket_the_ap_and_widen_with_fewer_faces():
+    rng = np.random.default_rng(0)
+    per = {"many": _noisy_class(rng, 100, 5, 0.7), "few": _noisy_class(rng, 100, 1, 0.7)}
+    ci = bootstrap_ap(per, n=300)
+    for c in per:
+        lo, hi = ci[c]
+        assert lo < ap_from_matches(per[c]) < hi
+    assert ci["few"][1] - ci["few"][0] > 1.5 * (ci["many"][1] - ci["many"][0])  # 100 faces vs 500
+    mean_ap = (ap_from_matches(per["many"]) + ap_from_matches(per["few"])) / 2
+    assert ci["mean"][0] < mean_ap < ci["mean"][1]
+    assert bootstrap_ap(per, n=300) == ci  # seeded: the same numbers every run
+
+
+def test_bootstrap_of_perfect_detections_is_a_point_and_empty_classes_are_none():
+    rng = np.random.default_rng(1)
+    per = {"perfect": _noisy_class(rng, 20, 3, 1.0),
+           "absent": [match_image(np.zeros((0, 4)), np.zeros(0), np.zeros((0, 4)), np.zeros(0, bool),
+                                  IOU_THRESHOLDS[:1]) for _ in range(20)]}
+    ci = bootstrap_ap(per, n=50)
+    assert ci["perfect"] == [1.0, 1.0] and ci["absent"] is None and ci["mean"] == [1.0, 1.0]
+    with pytest.raises(ValueError, match="same order"):
+        bootstrap_ap({"a": per["perfect"], "b": per["perfect"][:5]})

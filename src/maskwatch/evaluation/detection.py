@@ -25,7 +25,8 @@ from ..imageio import read_image
 from ..labels import LABELS, WITH_MASK
 from ..voc import VocImage
 from ..ops import box_iou
-from .metrics import (IOU_THRESHOLDS, SIZE_BUCKETS, ImageMatch, ap_from_matches, box_size, match_image, mean, pr_curve)
+from .metrics import (IOU_THRESHOLDS, SIZE_BUCKETS, ImageMatch, ap_from_matches, bootstrap_ap, box_size, match_image, mean,
+                      pr_curve)
 
 #: Two-class compliance view: column groups of LABELS.
 COMPLIANCE = {"compliant": (WITH_MASK,), "non_compliant": tuple(label for label in LABELS if label != WITH_MASK)}
@@ -201,6 +202,8 @@ def detection_metrics(results: list[ImageResult]) -> dict[str, Any]:
         out["recall50"] = {c: _round(pr_curve(per[c]).max_recall) for c in LABELS}
         out["mAP50"] = _round(mean(list(ap50.values())))
         out["mAP50_95"] = _round(mean(list(ap5095.values())))
+        ci = bootstrap_ap({c: per[c] for c in LABELS})  # how far a few faces move AP@0.5
+        out["mAP50_ci95"], out["AP50_ci95"] = ci.pop("mean"), ci
         out["AP50_coco101"] = {c: _round(ap_from_matches(per[c], 0, "coco")) for c in LABELS}
         out["mAP50_coco101"] = _round(mean(list(out["AP50_coco101"].values())))
         multi = _per_class(results, groups, thresholds[:1], all_classes=True)

@@ -15,6 +15,10 @@ def _f(v: float | None, digits: int = 3) -> str:
     return "–" if v is None else f"{v:.{digits}f}"
 
 
+def _interval(ci: list[float] | None) -> str:
+    return "" if not ci else f" ({_f(ci[0])}–{_f(ci[1])})"
+
+
 def markdown(m: dict[str, Any], title: str = "Detection evaluation") -> str:
     """A human-readable summary of `evaluate_detection`'s result."""
     lines = [f"# {title}", ""]
@@ -30,7 +34,8 @@ def markdown(m: dict[str, Any], title: str = "Detection evaluation") -> str:
                        ("face_recall", "face recall@0.5"), ("face_precision", "face precision@0.5 (all detections)"),
                        ("face_AP30", "face AP@0.3 (found, boxes judged loosely)"), ("face_recall30", "face recall@0.3")]:
         if key in m:
-            lines.append(f"| {label} | {_f(m[key])} |")
+            ci = m.get(f"{key}_ci95")
+            lines.append(f"| {label} | {_f(m[key])}{_interval(ci)} |")
     if "compliance" in m:
         lines.append(f"| compliance mAP@0.5 (with_mask vs. no/incorrect mask) | {_f(m['compliance']['mAP50'])} |")
     lat = m.get("latency", {})
@@ -38,10 +43,15 @@ def markdown(m: dict[str, Any], title: str = "Detection evaluation") -> str:
         if lat.get(part):
             lines.append(f"| {part} latency, median / p90 ms | {lat[part]['median_ms']:.1f} / {lat[part]['p90_ms']:.1f} |")
     lines.append("")
+    if "mAP50_ci95" in m:
+        lines += ["In brackets: 95% bootstrap interval over the images (AP moves this much with which images "
+                  "happen to be in the validation set).", ""]
     if "AP50" in m:
         lines += ["| class | faces | AP@0.5 | AP@0.5:0.95 | recall@0.5 |", "|---|---|---|---|---|"]
         for c, ap in m["AP50"].items():
-            lines.append(f"| {c} | {m['gt_per_class'][c]} | {_f(ap)} | {_f(m['AP50_95'][c])} | {_f(m['recall50'][c])} |")
+            ci = m.get("AP50_ci95", {}).get(c)
+            lines.append(f"| {c} | {m['gt_per_class'][c]} | {_f(ap)}{_interval(ci)} | {_f(m['AP50_95'][c])} | "
+                         f"{_f(m['recall50'][c])} |")
         for k, ap in m["compliance"]["AP50"].items():
             lines.append(f"| {k} ({' + '.join(m['compliance']['groups'][k])}) | | {_f(ap)} | | "
                          f"{_f(m['compliance']['recall50'][k])} |")
