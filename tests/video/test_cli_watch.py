@@ -60,8 +60,10 @@ def test_watch_mjpeg_stream(shared_models, astronaut, tmp_path, capsys):
     assert "stream was lost" in capsys.readouterr().err
 
 
-def test_ctrl_c_on_the_command_line(shared_models, astronaut, tmp_path):
-    """A real SIGINT to a running `maskwatch watch`: exit 130, playable video, whole JSON lines."""
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_on_the_command_line(shared_models, astronaut, tmp_path, signame):
+    """A real SIGINT (Ctrl-C) or SIGTERM to a running `maskwatch watch`: exit 130, playable video, whole
+    JSON lines."""
     import os
     import signal
     import subprocess
@@ -79,7 +81,7 @@ def test_ctrl_c_on_the_command_line(shared_models, astronaut, tmp_path):
     deadline = time.time() + 30
     while time.time() < deadline and (not jl.exists() or jl.read_text().count("\n") < 20):
         time.sleep(0.1)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, signame))
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     lines = jl.read_text().splitlines()

@@ -89,6 +89,27 @@ def test_interrupt_finishes_outputs(pipe, face_video, tmp_path):
     assert count_frames(out) == 12  # a playable file with every written frame
 
 
+
+def test_ctrl_c_stops_the_run_and_the_handler_is_restored(pipe, face_video, tmp_path):
+    """A real SIGINT during a run: graceful stop, every processed frame written, handler put back."""
+    import os
+    import signal
+
+    out, jl = tmp_path / "out.mp4", tmp_path / "out.jsonl"
+    before = signal.getsignal(signal.SIGINT)
+
+    def ctrl_c(frame, faces):
+        if frame.index == 5:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with VideoSource(str(face_video)) as src:
+        result = watch(src, VideoAnalyzer(pipe), output=out, jsonl=jl, on_result=ctrl_c)
+    assert result.interrupted
+    frames = [r["frame"] for r in read_jsonl(jl)]
+    assert frames == list(range(len(frames))) and 6 <= len(frames) < 40
+    assert count_frames(out) == result.frames_written == len(frames)
+    assert signal.getsignal(signal.SIGINT) is before
+
 def test_stop_from_another_thread(pipe, face_video):
     with VideoSource(str(face_video)) as src:
         runner = WatchRunner(src, VideoAnalyzer(pipe), on_result=lambda fr, f: fr.index == 5 and runner.stop())

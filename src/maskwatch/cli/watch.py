@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import signal
 import sys
 from pathlib import Path
 
@@ -145,17 +144,11 @@ def _watch(args: argparse.Namespace, source, config, show: bool) -> int:
                            confidence=args.alert_confidence)
     stats = ComplianceStats()
 
-    def on_sigterm(signum, frame):  # a service manager stopping us: finish outputs like Ctrl-C
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
-    try:
-        with open_output(args.jsonl) if args.jsonl else contextlib.nullcontext() as jsonl:
-            runner = WatchRunner(source, VideoAnalyzer(pipe, config), output=args.output, jsonl=jsonl, stats=stats,
-                                 alerts=alerts, show=show, queue_size=args.queue_size, max_frames=args.max_frames)
-            result = runner.run()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    # Ctrl-C or SIGTERM (a service manager stopping us) end the run; the runner finishes the outputs
+    with open_output(args.jsonl) if args.jsonl else contextlib.nullcontext() as jsonl:
+        runner = WatchRunner(source, VideoAnalyzer(pipe, config), output=args.output, jsonl=jsonl, stats=stats,
+                             alerts=alerts, show=show, queue_size=args.queue_size, max_frames=args.max_frames)
+        result = runner.run()
     if args.csv:
         stats.write_csv(args.csv)
     if args.chart:

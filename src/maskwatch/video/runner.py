@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import queue
+import signal
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -143,6 +144,10 @@ class WatchRunner:
         on_result: ``on_result(frame, faces)`` called in the inference thread for every result.
         pipelined: run the analyzer's detector in its own thread, one frame ahead (when the
             analyzer has ``detect_stage`` / ``track_stage``).
+        handle_signals: when run from the main thread, Ctrl-C (SIGINT) and SIGTERM stop the run
+            like `stop` and mark the result ``interrupted``; a second one raises KeyboardInterrupt.
+            (A KeyboardInterrupt raised at an arbitrary point of the loop could land inside the
+            queues' locking and lose the end of the output.) The previous handlers are restored.
     """
 
     def __init__(
@@ -159,6 +164,7 @@ class WatchRunner:
         annotator: BoxAnnotator | None = None,
         on_result: Callable[[Frame, Faces], None] | None = None,
         pipelined: bool = True,
+        handle_signals: bool = True,
     ):
         if queue_size < 1:
             raise ValueError(f"queue_size must be >= 1, got {queue_size}")
@@ -173,6 +179,7 @@ class WatchRunner:
         self.queue_size, self.max_frames = int(queue_size), max_frames
         self.annotator = annotator or BoxAnnotator()
         self.on_result = on_result
+        self.handle_signals = handle_signals
         self._stop = threading.Event()
         self._in: queue.Queue = queue.Queue(maxsize=self.queue_size)
         self._out: queue.Queue = queue.Queue(maxsize=self.queue_size)
@@ -185,6 +192,19 @@ class WatchRunner:
     def stop(self) -> None:
         """Ask the loop to finish (thread-safe); outputs are completed as usual."""
         self._stop.set()
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if self.result.interrupted:  # the second Ctrl-C: stop finishing the outputs
+            raise KeyboardInterrupt
+        self.result.interrupted = True
+        self._stop.set()
+        log.warning("interrupted: finishing the outputs")
+
+    def _catch_signals(self) -> dict[int, Any]:
+        """Route SIGINT / SIGTERM to `_on_signal`; returns the handlers to restore."""
+        if not self.handle_signals or threading.current_thread() is not threading.main_thread():
+            return {}
+        return {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     # -- threads ----------------------------------------------------------------------------------
     def _put(self, q: queue.Queue, item: Any) -> bool:
@@ -291,6 +311,7 @@ class WatchRunner:
         capture = threading.Thread(target=self._capture, name="maskwatch-capture", daemon=True)
         writer = threading.Thread(target=self._write, args=(video, jsonl), name="maskwatch-writer", daemon=True)
         detector = threading.Thread(target=self._detect, name="maskwatch-detect", daemon=True)
+        previous_handlers = self._catch_signals()
         writer.start()
         start = time.perf_counter()
         capture.start()
@@ -298,7 +319,7 @@ class WatchRunner:
             detector.start()
         try:
             self._loop()
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # raised by a callback, or signals not handled here
             self.result.interrupted = True
             log.warning("interrupted: finishing the outputs")
         finally:
@@ -319,6 +340,8 @@ class WatchRunner:
                 self.alerts.close()
             if self.show:
                 cv2.destroyAllWindows()
+            for sig, handler in previous_handlers.items():
+                signal.signal(sig, handler)
         self._finish()
         if self._errors:
             raise self._errors[0]
