@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -25,6 +26,16 @@ def test_classifier_split_partitions_fmd_by_group(shared_data):
     val_groups = {groups.get(p.stem, p.stem) for p in val}
     train_groups = {groups.get(p.stem, p.stem) for p in train}
     assert not val_groups & train_groups
+
+
+def test_classifier_split_is_the_one_the_shipped_models_were_trained_on(shared_data):
+    # The split is recomputed by scikit-learn's StratifiedGroupKFold: scikit-learn 1.7 puts another
+    # 123 images on the validation side, so shipped models would be scored on their own training
+    # photos. pyproject pins scikit-learn >= 1.8; this catches any later change of the algorithm.
+    val = classifier_split_images(shared_data / "fmd", "val")
+    names = "\n".join(p.name for p in val)
+    assert len(val) == 138
+    assert hashlib.sha256(names.encode()).hexdigest()[:16] == "579e64161180d044"
 
 
 def test_auto_split_is_val_on_the_shared_layout(shared_data):

@@ -6,6 +6,8 @@ label, grouped by image and duplicate group, seed 0, one fifth for validation). 
 evaluated on the *same* validation images, or the classifier's training faces leak into the score.
 `classifier_val_images` recomputes that split from the data alone (no run folder, no torch); the
 group split depends only on labels and groups, so prajnasb's YuNet re-cropping is not needed.
+It does depend on scikit-learn's ``StratifiedGroupKFold``: 1.8 and 1.9 give the 138 images the shipped
+models were trained around, 1.7 another 123 (hence ``scikit-learn>=1.8``; a test checks the list).
 """
 
 from __future__ import annotations
