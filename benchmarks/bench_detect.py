@@ -60,6 +60,20 @@ CONFIGS: list[tuple[str, float | str, str | None, bool, float | str | None]] = [
 DEFAULT_ROW = ("yunet+maskwatch", "default", 2, True, "agreement")
 
 
+def cpu_name() -> str:
+    """The CPU model and whether it has VNNI (int8 dot products; without it ONNX Runtime's int8 kernels
+    add uint8 x int8 products in int16, see `maskwatch.train.export.quantize_qdq`)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")),
+                 platform.machine())
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
+    vnni = "VNNI" if any("vnni" in f for f in flags) else ("AVX2, no VNNI" if "avx2" in flags else "no AVX2")
+    return f"{model} ({vnni})"
+
+
 def closeups(shared: Path) -> list[np.ndarray]:
     """Close-up photos of one face each (the classification crop sets, other sources than fmd)."""
     from maskwatch.evaluation.closeups import BENCHMARK_PER_CLASS, closeup_files
@@ -240,7 +254,7 @@ def main() -> None:
         rows = [r for r in previous if r["detector"] not in args.only] + rows
         rows.sort(key=lambda r: order.get((r["detector"], r["scale"], r["passes"], r["calibrated"]), len(order)))
     result = {"split": split, "n_images": len(images), "frame": frame_name, "repeat": args.repeat,
-              "cpu_count": os.cpu_count(), "machine": platform.processor() or platform.machine(),
+              "cpu_count": os.cpu_count(), "machine": cpu_name(),
               "n_closeups": len(photos) if photos else last.get("n_closeups", 0), "rows": rows, "peers_frame_ms": peers}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1))
@@ -268,7 +282,7 @@ def _f(v: float | None, d: int = 3) -> str:
 def markdown(r: dict[str, Any]) -> str:
     lines = ["## Detector x input scale", "",
              f"Validation split: {r['split']}, {r['n_images']} fmd images (never seen by the mask classifier). "
-             f"ms: median on one 640x480 frame ({r['frame']}), {r['cpu_count']} CPU cores, {r['repeat']} "
+             f"ms: median on one 640x480 frame ({r['frame']}), {r['cpu_count']} cores of {r['machine']}, {r['repeat']} "
              "rounds, every configuration and peer timed round-robin. "
              "mAP@0.5 over the three classes (all-point AP, a face scored as its most probable class). "
              f"False faces / close-up: faces found beyond the one face of each of {r.get('n_closeups', 0)} close-up "

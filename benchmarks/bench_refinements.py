@@ -164,8 +164,10 @@ def main() -> None:
     name = args.detector or DEFAULT_DETECTOR
     base = maskwatch.load(name)
     clf = maskwatch.MaskClassifier()
+    from bench_detect import cpu_name  # noqa: E402  (same folder)
+
     result: dict[str, Any] = {"split": split, "n_images": len(images), "detector": name,
-                              "pipeline": repr(base), "cpu_count": os.cpu_count()}
+                              "pipeline": repr(base), "cpu_count": os.cpu_count(), "machine": cpu_name()}
 
     def run(label: str, pipe: Any, on: list | None = None) -> dict[str, Any]:
         row = summary(evaluate_detection(pipe, images if on is None else on))
@@ -242,7 +244,8 @@ def markdown(r: dict[str, Any]) -> str:
             "| ms/image |", "|---|---|---|---|---|---|---|---|---|")
     lines = ["## Two-stage refinements", "",
              f"`benchmarks/bench_refinements.py`, pipeline `{r['pipeline']}`, validation split ({r['n_images']} "
-             "fmd images), one knob at a time; ms: median pipeline time per image during the evaluation.", ""]
+             "fmd images), one knob at a time; ms: median pipeline time per image during the evaluation "
+             f"({r['cpu_count']} cores of {r.get('machine', 'an unrecorded CPU')}).", ""]
     for key, title in (("min_face", "minimum face side (px)"), ("crop_margin", "classifier crop margin"),
                        ("ensemble", "ensemble merging"), ("class_source", "class probabilities from")):
         if key not in r:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -133,15 +134,51 @@ By subset (recall per class; `fmd_gt24` = fmd faces whose shorter side is above 
 """
 
 
+def requantize(cfg: TrainConfig) -> dict:
+    """The shipped fp32 classifier quantized again (`maskwatch.train.export.quantize_int8`), calibrated
+    on the crops a build would use (the same group split, the same 256 training samples); the
+    validation accuracy of both files is recomputed and stored in mask_classifier.metrics.json."""
+    import numpy as np
+
+    from maskwatch.classifier import MaskClassifier
+    from maskwatch.train import data as D
+    from maskwatch.train.export import calibration_crops, quantize_int8
+
+    samples = D.scan_sources(cfg.data, cfg.recrop)
+    train_idx, val_idx = D.group_split(samples, cfg.val_fraction, cfg.seed)
+    fp32, int8 = MODELS / "mask_classifier.onnx", MODELS / "mask_classifier_int8.onnx"
+    spec = MaskClassifier(fp32).spec
+    result = quantize_int8(fp32, int8, calibration_crops([samples[i] for i in train_idx], spec), spec)
+    val = [samples[i] for i in val_idx]
+    crops, ok = D.nominal_crops(val, spec.input_size, spec.crop_margin)
+    labels = np.array([s.label for s in val])[ok]
+    for key, path in (("fp32_val_accuracy", fp32), ("int8_val_accuracy", int8)):
+        result[key] = float((MaskClassifier(path).predict_crops(crops[ok]).argmax(1) == labels).mean())
+    metrics_path = MODELS / "mask_classifier.metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    metrics["export"]["int8"] = {"path": str(int8.relative_to(ROOT)), "size_bytes": result["size_bytes"]}
+    metrics["export"]["int8_val_accuracy"] = result["int8_val_accuracy"]
+    metrics["export"]["requantized"] = {k: result[k] for k in ("fp32_val_accuracy", "int8_val_accuracy")}
+    metrics_path.write_text(json.dumps(metrics, indent=1))
+    return result
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
     p.add_argument("--run-dir", type=Path, default=ROOT / "runs" / "default-classifier")
     p.add_argument("--cache-dir", type=Path, default=ROOT / "runs" / "cache")
     p.add_argument("--skip-train", action="store_true", help="reuse the run folder's best.pt")
+    p.add_argument("--requantize", action="store_true",
+                   help="no training: quantize the shipped fp32 model again with the current int8 settings, "
+                        "calibrated on the same training crops as a build, and install it")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    os.environ.setdefault("MASKWATCH_MODELS", str(args.shared.resolve() / "models"))  # prajnasb is re-cut by YuNet
     cfg = config(args.shared.resolve(), args.run_dir, args.cache_dir)
+    if args.requantize:
+        print(json.dumps(requantize(cfg), indent=1))
+        return
     if not args.skip_train:
         fit(cfg)
     val = evaluate_run(args.run_dir)

@@ -17,6 +17,7 @@ PyTorch), records the one-pass validation mAP@0.5 at several input scales (the s
 the settings measured by benchmarks/bench_detect.py), writes an int8 copy (static QDQ, calibrated on
 training images) with its validation numbers, and, with --install, copies the int8 model (same
 validation accuracy within 0.01, faster, 2.2 MB) into src/maskwatch/models/maskwatch_detector.onnx.
+`--requantize` skips training: it quantizes the installed model again with the current int8 settings.
 The data are read in place and never copied into the repository.
 """
 
@@ -76,6 +77,29 @@ def choose_scale(onnx_path: Path, data: Path, scales: list[float]) -> dict:
     return rows
 
 
+def requantize(cfg: DetectorConfig, out_dir: Path, install: bool) -> dict:
+    """The installed int8 detector quantized again with the current settings (7-bit weights, see
+    `maskwatch.train.export.quantize_qdq`) from its own dequantized weights: the fp32 original of a
+    shipped model is not kept in the repository."""
+    from maskwatch.spec import ModelSpec
+    from maskwatch.classifier import onnx_session
+    from maskwatch.train.export import dequantize_qdq
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    installed = MODELS / "maskwatch_detector.onnx"
+    fp32 = dequantize_qdq(installed, out_dir / "dequantized.onnx")
+    spec = ModelSpec.from_metadata(onnx_session(installed).get_modelmeta().custom_metadata_map)
+    scale = float(spec.extra.get("scale", 1.0))
+    train_images, _ = split_images(cfg)
+    int8_path = out_dir / "maskwatch_detector_int8.onnx"
+    result = quantize(fp32, int8_path, train_images[::16], scale)
+    result["val"] = choose_scale(int8_path, Path(cfg.data), [scale])[scale]
+    (out_dir / "export.json").write_text(json.dumps(result, indent=1))
+    if install:
+        shutil.copy(int8_path, installed)
+    return result
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
@@ -95,12 +119,18 @@ def main() -> None:
     p.add_argument("--scales", type=float, nargs="+", default=[1.0, 1.25, 1.5, 2.0])
     p.add_argument("--skip-train", action="store_true", help="reuse the last stage's best.pt")
     p.add_argument("--install", action="store_true", help="copy the model into src/maskwatch/models/")
+    p.add_argument("--requantize", action="store_true",
+                   help="no training: dequantize the installed int8 model and quantize it again with the current "
+                        "settings (RUN/requantized/), calibrated like a build; with --install, replace it")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     shared = args.shared.resolve()
     os.environ.setdefault("MASKWATCH_MODELS", str(shared / "models"))  # stage 2 boxes close-ups with YuNet
     cfg = config(shared, args.run_dir, args.epochs, args.threads, args.class_weight_power, args.patience,
                  box_loss=args.box_loss)
+    if args.requantize:
+        requantize(cfg, args.run_dir / "requantized", args.install)
+        return
     stages = [cfg]
     if args.finetune_epochs:
         stages.append(config(shared, args.run_dir / "finetune", args.finetune_epochs, args.threads,

@@ -68,3 +68,12 @@ def test_shipped_classifier_is_found_in_the_package():
 def test_unknown_model_name():
     with pytest.raises(KeyError, match="unknown model"):
         registry.resolve("nope")
+
+
+@pytest.mark.parametrize("name", ["mask-classifier-int8", "maskwatch-detector"])
+def test_shipped_int8_models_keep_their_weights_in_7_bits(name):
+    pytest.importorskip("onnx", reason="reading initializers needs the onnx package (train extra)")
+    from quant import int8_weight_range
+
+    lo, hi = int8_weight_range(registry.resolve(name))
+    assert -64 <= lo and hi <= 64  # no uint8 x int8 sum saturates on AVX2-only CPUs

@@ -8,6 +8,7 @@ import pytest
 from maskwatch import MaskClassifier, ModelSpec
 from maskwatch.cli import main
 from maskwatch.train.engine import EarlyStopping, TrainConfig, fit, load_checkpoint
+from quant import int8_weight_range
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +70,25 @@ def test_export_onnx_matches_torch_and_carries_spec(run, tmp_path):
     q = MaskClassifier(tmp_path / "m_int8.onnx")
     assert q.spec.input_size == 64
     assert (tmp_path / "m_int8.onnx").stat().st_size < (tmp_path / "m.onnx").stat().st_size
+    lo, hi = int8_weight_range(tmp_path / "m_int8.onnx")
+    assert -64 <= lo and hi <= 64 and hi - lo > 64  # 7-bit weights, the range used
     assert 0 <= result["int8_val_accuracy"] <= 1 and 0 <= result["fp32_val_accuracy"] <= 1
+
+
+def test_dequantized_int8_model_computes_what_the_fp32_model_does(run, tmp_path):
+    from maskwatch.train.export import dequantize_qdq, export_checkpoint
+
+    export_checkpoint(run / "best.pt", tmp_path / "m.onnx", int8=True, calibration=16)
+    fp32 = dequantize_qdq(tmp_path / "m_int8.onnx", tmp_path / "deq.onnx")
+    crops = np.random.default_rng(1).integers(0, 256, (8, 64, 64, 3), dtype=np.uint8)
+    crops[:4] //= 3  # dark crops too
+    want = MaskClassifier(tmp_path / "m.onnx").predict_crops(crops)
+    got = MaskClassifier(fp32).predict_crops(crops)
+    assert np.abs(got - want).max() < 0.05  # only the weights' and activations' rounding differs
+    import onnx
+
+    ops = {n.op_type for n in onnx.load(str(fp32)).graph.node}
+    assert not ops & {"QuantizeLinear", "DequantizeLinear"}
 
 
 def test_evaluate_writes_report_and_plots(run, tmp_path):
