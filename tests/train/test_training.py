@@ -8,7 +8,7 @@ import pytest
 from maskwatch import MaskClassifier, ModelSpec
 from maskwatch.cli import main
 from maskwatch.train.engine import EarlyStopping, TrainConfig, fit, load_checkpoint
-from quant import int8_weight_range
+from quant import assert_7_bit_weights
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +70,7 @@ def test_export_onnx_matches_torch_and_carries_spec(run, tmp_path):
     q = MaskClassifier(tmp_path / "m_int8.onnx")
     assert q.spec.input_size == 64
     assert (tmp_path / "m_int8.onnx").stat().st_size < (tmp_path / "m.onnx").stat().st_size
-    lo, hi = int8_weight_range(tmp_path / "m_int8.onnx")
-    assert -64 <= lo and hi <= 64 and hi - lo > 64  # 7-bit weights, the range used
+    assert_7_bit_weights(tmp_path / "m_int8.onnx")
     assert 0 <= result["int8_val_accuracy"] <= 1 and 0 <= result["fp32_val_accuracy"] <= 1
 
 

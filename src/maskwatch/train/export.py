@@ -87,7 +87,7 @@ def quantize_qdq(fp32_path: str | Path, out_path: str | Path, reader, spec: Mode
 def dequantize_qdq(int8_path: str | Path, out_path: str | Path) -> Path:
     """The fp32 model a QDQ int8 model computes: weights dequantized, activation Q/DQ pairs removed.
 
-    The quantiser drops a ReLU / ReLU6 whose clamping the following uint8 range implies, so each
+    The quantiser drops a ReLU / ReLU6 whose clamping the following activation range implies, so each
     removed activation pair becomes a ``Clip`` to that range. Re-quantising the result with other
     settings (`quantize_qdq`) needs no fp32 original, at the cost of rounding the weights twice.
     """
@@ -122,9 +122,11 @@ def dequantize_qdq(int8_path: str | Path, out_path: str | Path) -> Path:
         quant = producer.get(node.input[0])
         if quant is None or quant.op_type != "QuantizeLinear":
             raise ValueError(f"{int8_path}: {node.name} dequantizes {node.input[0]}, which no QuantizeLinear makes")
-        scale, zp = float(value(quant.input[1])), int(value(quant.input[2])) if len(quant.input) > 2 else 0
-        lo = numpy_helper.from_array(np.array((0 - zp) * scale, np.float32), node.output[0] + "_min")
-        hi = numpy_helper.from_array(np.array((255 - zp) * scale, np.float32), node.output[0] + "_max")
+        scale = float(value(quant.input[1]))
+        zp = value(quant.input[2]) if len(quant.input) > 2 else np.zeros((), np.uint8)
+        q_range = np.iinfo(zp.dtype)
+        lo = numpy_helper.from_array(np.array((q_range.min - int(zp)) * scale, np.float32), node.output[0] + "_min")
+        hi = numpy_helper.from_array(np.array((q_range.max - int(zp)) * scale, np.float32), node.output[0] + "_max")
         added += [lo, hi]
         replaced[id(node)] = helper.make_node("Clip", [quant.input[0], lo.name, hi.name], [node.output[0]])
     nodes = [replaced.get(id(n), n) for n in graph.node]
