@@ -218,13 +218,14 @@ ENSEMBLE_MEMBERS: dict[str, dict[str, float]] = {
 ENSEMBLE_AGREE_IOU = 0.3
 #: Two faces of the ensemble overlapping with IoU above 0.2 are one face. fmd's annotated faces almost
 #: never overlap that much (3 of 26,524 pairs), while YuNet's loose second boxes on a large face do:
-#: at 0.2 instead of 0.5 the ensemble finds 40% fewer false faces on close-up photos and a little
-#: higher mAP (benchmarks/bench_refinements.py, docs/detection.md).
+#: at 0.2 instead of 0.5 the ensemble finds about 60% fewer false faces on close-up photos (0.65 vs 1.76
+#: per photo) at the same mAP (benchmarks/bench_refinements.py, docs/detection.md).
 ENSEMBLE_NMS = 0.2
 #: Faces both members find get the score-weighted mean of the boxes overlapping with IoU above 0.5
 #: (box voting): mAP@0.5:0.95 0.350 -> 0.391, mAP@0.5 0.672 -> 0.686 (benchmarks/bench_detect.py);
-#: the looser boxes NMS suppresses between 0.2 and 0.5 do not vote (voting from IoU 0.3: -0.008 mAP@0.5:0.95;
-#: from 0.6: -0.018 mAP@0.5:0.95, benchmarks/bench_refinements.py).
+#: the looser boxes NMS suppresses between 0.2 and 0.5 do not vote. Voting from IoU 0.3 or 0.6 moved only
+#: the 17-face mask_worn_incorrectly class, up on one machine and down on the other, and from 0.6 it lost
+#: 0.014-0.018 mAP@0.5:0.95 (benchmarks/bench_refinements.py, docs/detection.md).
 ENSEMBLE_BOX_VOTING = True
 ENSEMBLE_VOTE = 0.5
 
