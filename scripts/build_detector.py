@@ -16,7 +16,7 @@ Then exports the last stage's maskwatch_detector.onnx (spec in the metadata, che
 PyTorch), records the one-pass validation mAP@0.5 at several input scales (the spec keeps the best; `maskwatch.load` uses
 the settings measured by benchmarks/bench_detect.py), writes an int8 copy (static QDQ, calibrated on
 training images) with its validation numbers, and, with --install, copies the int8 model (same
-validation accuracy within 0.01, faster, 2.2 MB) into src/maskwatch/models/maskwatch_detector.onnx.
+validation accuracy within 0.01, faster, 2.3 MB) into src/maskwatch/models/maskwatch_detector.onnx.
 `--requantize` skips training: it quantizes the installed model again with the current int8 settings.
 The data are read in place and never copied into the repository.
 """
