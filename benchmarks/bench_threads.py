@@ -82,7 +82,8 @@ def table(res: dict) -> str:
         ms = {m: res["median_ms"][m][case] for m in MODES}
         rows.append(f"| {case} | {what} | " + " | ".join(f"{ms[m]:.1f}" for m in MODES) + f" | {ms['off'] / ms['on']:.2f} |")
     return ("## ONNX Runtime thread spinning (`bench_threads.py`)\n\n"
-            f"ms per 640x480 frame ({res['frame']}), 2 CPU cores; median over {res['rounds']} rounds of each "
+            f"ms per 640x480 frame ({res['frame']}), {res['cpu_count']} cores of {res.get('machine', 'an unrecorded CPU')}; "
+            f"median over {res['rounds']} rounds of each "
             f"process's median of {res['calls']} calls; modes alternate round by round, one process each.\n\n"
             + head + "\n".join(rows) + "\n")
 
@@ -111,12 +112,12 @@ def main() -> None:
                   flush=True)
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from bench_detect import test_frame
+    from bench_detect import cpu_name, test_frame
 
     from maskwatch.evaluation import load_split
 
     _, frame_name = test_frame(load_split(a.shared / "data" / "fmd", "auto")[1])
-    res = {"frame": frame_name, "rounds": a.rounds, "calls": a.calls, "cpu_count": os.cpu_count(),
+    res = {"frame": frame_name, "rounds": a.rounds, "calls": a.calls, "cpu_count": os.cpu_count(), "machine": cpu_name(),
            "median_ms": {m: {c: float(np.median([r[c] for r in runs[m]])) for c in CASES} for m in MODES},
            "runs": runs}
     a.json.parent.mkdir(parents=True, exist_ok=True)
