@@ -138,10 +138,9 @@ def requantize(cfg: TrainConfig) -> dict:
     """The shipped fp32 classifier quantized again (`maskwatch.train.export.quantize_int8`), calibrated
     on the crops a build would use (the same group split, the same 256 training samples); the
     validation accuracy of both files is recomputed and stored in mask_classifier.metrics.json."""
-    import numpy as np
-
     from maskwatch.classifier import MaskClassifier
     from maskwatch.train import data as D
+    from maskwatch.train.evaluate import evaluate_samples
     from maskwatch.train.export import calibration_crops, quantize_int8
 
     samples = D.scan_sources(cfg.data, cfg.recrop)
@@ -149,11 +148,10 @@ def requantize(cfg: TrainConfig) -> dict:
     fp32, int8 = MODELS / "mask_classifier.onnx", MODELS / "mask_classifier_int8.onnx"
     spec = MaskClassifier(fp32).spec
     result = quantize_int8(fp32, int8, calibration_crops([samples[i] for i in train_idx], spec), spec)
-    val = [samples[i] for i in val_idx]
-    crops, ok = D.nominal_crops(val, spec.input_size, spec.crop_margin)
-    labels = np.array([s.label for s in val])[ok]
-    for key, path in (("fp32_val_accuracy", fp32), ("int8_val_accuracy", int8)):
-        result[key] = float((MaskClassifier(path).predict_crops(crops[ok]).argmax(1) == labels).mean())
+    val, report_dir = [samples[i] for i in val_idx], Path(cfg.output) / "requantize_report"
+    report_dir.mkdir(parents=True, exist_ok=True)
+    for key, path, name in (("fp32_val_accuracy", fp32, "fp32"), ("int8_val_accuracy", int8, "int8")):
+        result[key] = evaluate_samples(path, val, report_dir, name, progress=False)["accuracy"]
     metrics_path = MODELS / "mask_classifier.metrics.json"
     metrics = json.loads(metrics_path.read_text())
     export = metrics["export"]
