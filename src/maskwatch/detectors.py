@@ -195,6 +195,15 @@ def _maskwatch_detector(**kwargs: Any) -> FaceDetector:
 
 DETECTORS["maskwatch"] = _maskwatch_detector
 
+
+def _rfb_detector(**kwargs: Any) -> FaceDetector:
+    from .rfb import RFBMaskDetector  # imported on use: needs the trained model file
+
+    return RFBMaskDetector(**kwargs)
+
+
+DETECTORS["rfb"] = _rfb_detector
+
 #: The measured best settings of each detector on the fmd validation photos (benchmarks/bench_detect.py,
 #: docs/detection.md): scale 1 with small photos upscaled until their longer side is ``min_side``.
 #: `maskwatch.load` applies them to the settings its caller leaves unset; `create_detector` does not.

@@ -26,6 +26,7 @@ _ALIASES = {
     "mask_worn_incorrect": MASK_WORN_INCORRECTLY,
     "incorrectly_masked": MASK_WORN_INCORRECTLY,
     "incorrect_mask": MASK_WORN_INCORRECTLY,
+    "with_incorrect_mask": MASK_WORN_INCORRECTLY,  # ilc
 }
 
 

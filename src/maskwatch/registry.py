@@ -77,6 +77,14 @@ MODELS: dict[str, ModelFile] = {
             "maskwatch face + mask detector, int8 (MobileNetV2 + CenterNet-style head; scripts/build_detector.py)",
         ),
         ModelFile(
+            "maskwatch-rfb",
+            "maskwatch_rfb.onnx",
+            None,
+            None,
+            "trained by maskwatch on fmd (CC0) + ilc (none stated, research) from Ultra-Light RFB weights (MIT; WIDER FACE CC BY-NC-ND); see models/MODEL_CARD.md",
+            "maskwatch single-pass face + mask detector, int8 (Ultra-Light RFB SSD; scripts/build_rfb.py)",
+        ),
+        ModelFile(
             "mask-classifier-int8",
             "mask_classifier_int8.onnx",
             None,

@@ -1,0 +1,1 @@
+"""maskwatch's single-pass face + mask detector: the Ultra-Light RFB SSD fine-tuned (torch)."""

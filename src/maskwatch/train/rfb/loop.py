@@ -1,0 +1,259 @@
+"""Fine-tune the RFB face detector into maskwatch's single-pass face + mask detector.
+
+``fit(cfg)`` = cache the photos, then per epoch `train_one_epoch` and `evaluate` (validation
+mAP@0.5 on fmd's evaluation split and on ilc's pinned group split), saving ``last.pt`` every epoch
+and ``best.pt`` on the best mean validation mAP; re-running continues from ``last.pt``. The GPU is
+used when there is one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from ... import ops, rfb
+from ...faces import Faces
+from ...labels import LABELS
+from ...spec import ModelSpec
+from ...voc import VocImage, duplicate_groups, load_voc
+from .data import Augmenter, AugmentConfig, Sample, load_samples, match, normalize
+from .loss import multibox_loss
+from .model import RFBDetector, init_from_upstream
+
+log = logging.getLogger("maskwatch.train.rfb")
+
+ARCH = "ultralight-rfb-ssd"
+
+
+@dataclass
+class RFBConfig:
+    output: str = "runs/rfb"
+    fmd: str | None = None  # Pascal VOC folders; fmd's evaluation split is held out
+    ilc: str | None = None
+    fmd_val: list[str] = field(default_factory=list)  # file names of fmd's validation photos
+    ilc_val_fraction: float = 0.2
+    ilc_style: tuple | None = None  # (src, dst) calibrations mapping ilc boxes onto fmd's style
+    pretrained: str | None = None  # ultralight_RFB-640-masked_face-v2.pth
+    size: int = 384  # training input side
+    batch_size: int = 24
+    epochs: int = 30
+    steps_per_epoch: int = 60
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 100
+    balance_power: float = 0.5  # class-balanced sampling: weight (n_max / n_c) ** power
+    loss_class_power: float = 0.25  # positives' cross-entropy weight (n_max / n_c) ** power
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    min_side: int = 640  # validation input: photos upscaled to this longer side
+    eval_every: int = 1
+    threads: int = 0
+    seed: int = 0
+    max_images: int = 0  # tests: cap the photos per dataset
+    version: str = "1"
+
+
+def group_split(images: list[VocImage], groups: dict[str, str], fraction: float,
+                salt: str = "maskwatch") -> tuple[list[VocImage], list[VocImage]]:
+    """(train, val) by a hash of each photo's duplicate group: stable across library versions and
+    machines, and a group never straddles the split."""
+    train, val = [], []
+    for im in images:
+        key = groups.get(im.stem, im.stem)
+        h = int(hashlib.sha1(f"{salt}:{key}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+        (val if h < fraction else train).append(im)
+    return train, val
+
+
+def split_images(cfg: RFBConfig) -> dict[str, tuple[list[VocImage], list[VocImage]]]:
+    """``{dataset: (train, val)}`` for fmd and ilc."""
+    out = {}
+    if cfg.fmd:
+        images = [im for im in load_voc(cfg.fmd)]
+        wanted = set(cfg.fmd_val)
+        out["fmd"] = ([im for im in images if im.path.name not in wanted and len(im.boxes)],
+                      [im for im in images if im.path.name in wanted])
+    if cfg.ilc:
+        tr, va = group_split(load_voc(cfg.ilc), duplicate_groups(cfg.ilc), cfg.ilc_val_fraction)
+        out["ilc"] = ([im for im in tr if len(im.boxes)], va)
+    if cfg.max_images:
+        out = {k: (tr[: cfg.max_images], va[: max(1, cfg.max_images // 2)]) for k, (tr, va) in out.items()}
+    return out
+
+
+def spec_for(cfg: RFBConfig) -> ModelSpec:
+    return ModelSpec(kind="detector", labels=LABELS, input_size=cfg.size, mean=rfb.MEAN, std=rfb.STD,
+                     crop_margin=0.0, arch=ARCH, version=cfg.version,
+                     extra={"min_side": cfg.min_side, "scale": 1.0, "background": True,
+                            "strides": list(rfb.STRIDES), "min_boxes": [list(b) for b in rfb.MIN_BOXES],
+                            "center_variance": rfb.CENTER_VARIANCE, "size_variance": rfb.SIZE_VARIANCE})
+
+
+def device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class TorchRFB:
+    """The torch model behind the same pre/post-processing as the ONNX detector (for validation)."""
+
+    def __init__(self, model: RFBDetector, min_side: int, score_threshold: float = 0.05, nms_threshold: float = 0.4):
+        self.model, self.min_side = model, min_side
+        self.score_threshold, self.nms_threshold = score_threshold, nms_threshold
+
+    @torch.no_grad()
+    def detect(self, image: np.ndarray, source: str | None = None) -> Faces:
+        h, w = image.shape[:2]
+        x, scale = rfb.prepare(image, max(1.0, self.min_side / max(h, w)))
+        dev = next(self.model.parameters()).device
+        logits, locs = self.model(torch.from_numpy(x).to(dev))
+        scores = torch.softmax(logits, 2).cpu().numpy()
+        xyxy, det, probs = rfb.decode(scores, locs.cpu().numpy(), x.shape[2], x.shape[3],
+                                      self.score_threshold, self.nms_threshold)
+        xyxy = ops.clip_boxes(xyxy / np.float32(scale), w, h)
+        keep = ops.box_area(xyxy) > 0
+        return Faces(xyxy=xyxy[keep], det_score=det[keep], probs=probs[keep], image_size=(w, h), source=source)
+
+
+def evaluate(model: RFBDetector, images: list[VocImage], min_side: int) -> dict[str, Any]:
+    from ...evaluation import detection_metrics, run_pipeline
+
+    model.eval()
+    m = detection_metrics(run_pipeline(TorchRFB(model, min_side), images))
+    return {k: m.get(k) for k in ("mAP50", "face_AP50", "face_recall", "AP50")}
+
+
+def make_batch(aug: Augmenter, size: int, n: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    imgs, labels, locs = [], [], []
+    for _ in range(n):
+        img, boxes, lab = aug(size, rng)
+        t_lab, t_loc = match(boxes, lab, size, size)
+        imgs.append(img)
+        labels.append(t_lab)
+        locs.append(t_loc)
+    return {"input": torch.from_numpy(normalize(np.stack(imgs))), "labels": torch.from_numpy(np.stack(labels)),
+            "locs": torch.from_numpy(np.stack(locs))}
+
+
+def lr_at(step: int, total: int, cfg: RFBConfig) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    t = (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps)
+    return cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+
+
+def train_one_epoch(model: RFBDetector, opt: torch.optim.Optimizer, aug: Augmenter, cfg: RFBConfig, epoch: int,
+                    rng: np.random.Generator, class_weights: torch.Tensor, progress: bool = True) -> dict[str, float]:
+    from tqdm import tqdm
+
+    model.train()
+    dev = next(model.parameters()).device
+    sums: dict[str, float] = {}
+    total = cfg.steps_per_epoch * cfg.epochs
+    bar = tqdm(range(cfg.steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, unit="batch")
+    for step in bar:
+        batch = make_batch(aug, cfg.size, cfg.batch_size, rng)
+        for group in opt.param_groups:
+            group["lr"] = lr_at(epoch * cfg.steps_per_epoch + step, total, cfg)
+        logits, locs = model(batch["input"].to(dev))
+        parts = multibox_loss(logits, locs, batch["labels"].to(dev), batch["locs"].to(dev), class_weights.to(dev))
+        opt.zero_grad(set_to_none=True)
+        parts["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+        opt.step()
+        for k, v in parts.items():
+            sums[k] = sums.get(k, 0.0) + float(v.detach())
+        bar.set_postfix(loss=f"{float(parts['loss'].detach()):.3f}")
+        if not progress and (step + 1) % 20 == 0:
+            log.info("epoch %d step %d/%d: loss %.3f", epoch + 1, step + 1, cfg.steps_per_epoch, sums["loss"] / (step + 1))
+    return {k: v / cfg.steps_per_epoch for k, v in sums.items()}
+
+
+def load_checkpoint(path: str | Path) -> tuple[RFBDetector, dict]:
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    model = RFBDetector(1 + len(ck["spec"]["labels"]))
+    model.load_state_dict(ck["model"])
+    return model.eval(), ck
+
+
+def fit(cfg: RFBConfig, progress: bool = True, on_epoch: Callable[[dict], None] | None = None) -> Path:
+    """Train; returns the run folder (config.json, split.json, history.json, last.pt, best.pt)."""
+    out = Path(cfg.output)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
+    splits = split_images(cfg)
+    (out / "split.json").write_text(json.dumps({k: {"train": [i.path.name for i in tr], "val": [i.path.name for i in va]}
+                                                for k, (tr, va) in splits.items()}, indent=0))
+    t0 = time.time()
+    samples: list[Sample] = []
+    for name, (train, _) in splits.items():
+        style = tuple(cfg.ilc_style) if name == "ilc" and cfg.ilc_style else None
+        samples += load_samples(train, name, style)
+    log.info("RFB training: %s; %d photos cached in %.0f s", {k: (len(a), len(b)) for k, (a, b) in splits.items()},
+             len(samples), time.time() - t0)
+    aug = Augmenter(samples, cfg.augment, cfg.balance_power)
+    counts = np.bincount(np.concatenate([s.labels for s in samples]), minlength=1 + len(LABELS)).astype(np.float64)
+    cw = np.ones(1 + len(LABELS))
+    cw[1:] = (counts[1:].max() / np.maximum(counts[1:], 1)) ** cfg.loss_class_power
+    class_weights = torch.tensor(cw, dtype=torch.float32)
+
+    dev = device()
+    model = init_from_upstream(cfg.pretrained, LABELS) if cfg.pretrained else RFBDetector(1 + len(LABELS))
+    model.to(dev)
+    decay = [p for n, p in model.named_parameters() if p.ndim > 1]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=cfg.lr)
+    start, best, history = 0, -1.0, []
+    if (out / "last.pt").exists():
+        ck = torch.load(out / "last.pt", map_location=dev, weights_only=False)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        start, best, history = ck["epoch"], ck["best"], ck["history"]
+        log.info("resumed from %s at epoch %d (best %.4f)", out / "last.pt", start, best)
+    spec = json.loads(spec_for(cfg).to_json())
+    if not history and cfg.eval_every:  # epoch 0: what the face-pretrained network knows before fine-tuning
+        history.append({"epoch": 0, **{name: evaluate(model, val, cfg.min_side) for name, (_, val) in splits.items() if val}})
+        log.info("epoch 0: %s", json.dumps(history[-1]))
+    for epoch in range(start, cfg.epochs):
+        t0 = time.time()
+        rng = np.random.default_rng(cfg.seed * 1000 + epoch)
+        row: dict[str, Any] = {"epoch": epoch + 1, **train_one_epoch(model, opt, aug, cfg, epoch, rng, class_weights, progress)}
+        row["train_seconds"] = round(time.time() - t0, 1)
+        last = epoch + 1 == cfg.epochs
+        if (epoch + 1) % cfg.eval_every == 0 or last:
+            for name, (_, val) in splits.items():
+                if val:
+                    row[name] = evaluate(model, val, cfg.min_side)
+        score = float(np.mean([row[k]["mAP50"] or 0.0 for k in splits if k in row])) if any(k in row for k in splits) else -1.0
+        row["score"] = score
+        history.append(row)
+        improved = score > best
+        best = max(best, score)
+        ck = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1, "best": best,
+              "history": history, "config": asdict(cfg), "spec": spec, "device": str(dev)}
+        torch.save(ck, out / "last.pt.tmp")
+        Path(out / "last.pt.tmp").replace(out / "last.pt")
+        if improved:
+            torch.save(ck, out / "best.pt")
+        (out / "history.json").write_text(json.dumps(history, indent=1))
+        log.info("epoch %d: %s", epoch + 1, json.dumps(row))
+        if on_epoch:
+            on_epoch(row)
+    if not (out / "best.pt").exists() and (out / "last.pt").exists():
+        import shutil
+
+        shutil.copy(out / "last.pt", out / "best.pt")
+    return out

@@ -1,0 +1,201 @@
+"""The RFB detector's training side: the port of the published weights, data, a tiny run, export."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from maskwatch import rfb
+from maskwatch.labels import LABELS
+from maskwatch.train.rfb import data as D
+from maskwatch.train.rfb.loop import RFBConfig, fit, group_split
+from maskwatch.train.rfb.model import RFBDetector, RFBInference, init_from_upstream, load_upstream
+from quant import assert_7_bit_weights
+
+
+@pytest.fixture(scope="module")
+def upstream_pth(shared_models):
+    path = shared_models / "ultralight_RFB-640-masked_face-v2.pth"
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    return path
+
+
+@pytest.fixture(scope="module")
+def photo_input():
+    import cv2
+
+    from maskwatch import read_image
+
+    image = cv2.resize(read_image("examples/three_ways.jpg"), (640, 480))
+    return torch.from_numpy(rfb.prepare(image, 1.0)[0])
+
+
+def test_port_matches_the_official_onnx_on_a_real_photo(upstream_pth, photo_input, shared_models):
+    """strict=True load, then the same scores and boxes as the published ONNX export (the peer)."""
+    import onnxruntime as ort
+
+    peer = shared_models.parent / "peers" / "ultralight_RFB-640-masked_face-v2.onnx"
+    if not peer.is_file():
+        pytest.skip(f"{peer} not found")
+    model = RFBInference(load_upstream(upstream_pth)).eval()
+    with torch.no_grad():
+        scores, locs = (t.numpy() for t in model(photo_input))
+    sess = ort.InferenceSession(str(peer), providers=["CPUExecutionProvider"])
+    ref_scores, ref_boxes = sess.run(None, {sess.get_inputs()[0].name: photo_input.numpy()})
+    assert np.abs(scores - ref_scores).max() < 1e-5
+    assert np.abs(rfb.decode_boxes(locs[0], rfb.priors(480, 640)) - ref_boxes[0]).max() < 1e-5
+    assert (1 - scores[0, :, 0]).max() > 0.9  # it does see the faces
+
+
+def test_class_head_starts_from_the_face_and_masked_face_scores(upstream_pth, photo_input):
+    up = RFBInference(load_upstream(upstream_pth)).eval()
+    new = RFBInference(init_from_upstream(upstream_pth, LABELS)).eval()
+    with torch.no_grad():
+        s_up, l_up = (t.numpy()[0] for t in up(photo_input))
+        s_new, l_new = (t.numpy()[0] for t in new(photo_input))
+    np.testing.assert_array_equal(l_up, l_new)  # box heads copied
+    top_up = set(np.argsort(s_up[:, 0])[:20])
+    top_new = set(np.argsort(s_new[:, 0])[:20])
+    assert len(top_up & top_new) >= 18  # the same priors find the faces
+    faces = np.argsort(s_up[:, 0])[:50]
+    masked_up = s_up[faces, 2] > s_up[faces, 1]  # masked_face vs face
+    masked_new = s_new[faces, 1] > s_new[faces, 2]  # with_mask vs without_mask
+    assert (masked_up == masked_new).mean() > 0.95
+
+
+def test_match_gives_every_face_a_prior():
+    boxes = np.float32([[10, 10, 18, 18], [100, 50, 220, 170], [300, 200, 306, 207]])  # tiny faces too
+    labels = np.int64([1, 2, 3])
+    lab, loc = D.match(boxes, labels, 240, 320)
+    assert set(lab[lab > 0]) == {1, 2, 3}
+    prior = rfb.priors(240, 320)
+    for k in range(3):
+        i = np.nonzero(lab == k + 1)[0][0]
+        back = rfb.decode_boxes(loc[i:i + 1], prior[i:i + 1])[0] * [320, 240, 320, 240]
+        np.testing.assert_allclose(back, boxes[k], atol=1e-2)
+    assert (D.match(boxes[:0], labels[:0], 240, 320)[0] == 0).all()
+
+
+def test_box_style_transform_moves_from_one_style_to_another_and_back():
+    boxes = np.float32([[10, 20, 50, 80], [0, 0, 5, 9]])
+    a, b = (-0.014, 0.036, 0.997, 0.951), (0.003, 0.113, 1.082, 0.934)
+    np.testing.assert_allclose(D.box_style_transform(boxes, a, a), boxes, atol=1e-5)
+    moved = D.box_style_transform(boxes, a, b)
+    assert (moved[:, 1] > boxes[:, 1]).all()  # fmd's boxes sit lower than ilc's
+    np.testing.assert_allclose(D.box_style_transform(moved, b, a), boxes, atol=1e-4)
+
+
+def _sample(rng, labels, side=200):
+    image = rng.integers(0, 255, (side, side + 40, 3), dtype=np.uint8)
+    boxes = np.float32([[20 + 50 * i, 30, 60 + 50 * i, 80] for i in range(len(labels))])
+    return D.Sample(image, boxes, np.int64(labels))
+
+
+def test_augmenter_keeps_boxes_inside_and_balances_classes():
+    rng = np.random.default_rng(0)
+    samples = [_sample(rng, [1, 1]) for _ in range(8)] + [_sample(rng, [3])]
+    aug = D.Augmenter(samples)
+    assert aug.weights[3] > aug.weights[1]
+    assert aug.p[-1] > aug.p[0]  # the photo with the rare class is drawn more often
+    seen = np.zeros(4)
+    for _ in range(60):
+        img, boxes, labels = aug(160, rng)
+        assert img.shape == (160, 160, 3) and img.dtype == np.uint8
+        assert len(boxes) == len(labels)
+        if len(boxes):
+            assert boxes.min() >= 0 and boxes[:, [0, 2]].max() <= 160 and boxes[:, [1, 3]].max() <= 160
+            assert ((boxes[:, 2:] - boxes[:, :2]) >= 3).all()
+        np.add.at(seen, labels, 1)
+    assert seen[3] > 0.2 * seen[1:].sum()  # one rare face in nine photos, but often seen
+
+
+def test_group_split_keeps_duplicate_groups_together():
+    from maskwatch.voc import VocImage
+
+    images = [VocImage(__import__("pathlib").Path(f"{i}.jpg"), 1, 1, np.zeros((0, 4), np.float32), [], np.zeros(0, bool))
+              for i in range(200)]
+    groups = {str(i): "g" for i in range(0, 200, 10)}  # every tenth photo in one group
+    train, val = group_split(images, groups, 0.2)
+    assert len(train) + len(val) == 200 and 20 < len(val) < 80
+    sides = {im.stem in {v.stem for v in val} for im in images if im.stem in groups}
+    assert len(sides) == 1
+
+
+def test_ilc_split_is_pinned(shared_data):
+    from maskwatch.voc import duplicate_groups, load_voc
+
+    ilc = shared_data / "ilc"
+    if not (ilc / "annotations").is_dir():
+        pytest.skip(f"{ilc} not found")
+    train, val = group_split(load_voc(ilc), duplicate_groups(ilc), 0.2)
+    names = sorted(im.path.name for im in val)
+    assert (len(train), len(val)) == (1274, 305)
+    assert names[:3] == ["01ad721f2a8fec761f120c42711621f1.jpg", "0258d0b34e25847b932350066dfc5671.jpg",
+                         "03b48d16cc1fb2cc6fb168bc5aff09f5.jpg"]
+    assert sum(lbl == "mask_worn_incorrectly" for im in val for lbl in im.labels) == 91
+
+
+@pytest.fixture(scope="module")
+def tiny_rfb_run(tmp_path_factory, tiny_sources, upstream_pth):
+    out = tmp_path_factory.mktemp("rfb") / "run"
+    names = sorted(p.name for p in (tiny_sources["voc"] / "images").iterdir())
+    cfg = RFBConfig(output=str(out), fmd=str(tiny_sources["voc"]), fmd_val=names[:2], pretrained=str(upstream_pth),
+                    size=128, batch_size=2, epochs=1, steps_per_epoch=2, warmup_steps=1, min_side=256)
+    fit(cfg, progress=False)
+    return out, cfg
+
+
+def test_tiny_run_writes_checkpoints_and_history(tiny_rfb_run):
+    out, _ = tiny_rfb_run
+    for name in ("config.json", "split.json", "history.json", "last.pt", "best.pt"):
+        assert (out / name).is_file(), name
+    history = json.loads((out / "history.json").read_text())
+    assert [row["epoch"] for row in history] == [0, 1]  # epoch 0: the pretrained network before fine-tuning
+    assert np.isfinite(history[1]["loss"]) and "mAP50" in history[1]["fmd"]
+    assert json.loads((out / "split.json").read_text())["fmd"]["val"] == _val_names(out)
+
+
+def _val_names(out):
+    return json.loads((out / "config.json").read_text())["fmd_val"]
+
+
+def test_resume_continues_from_last_checkpoint(tiny_rfb_run, tmp_path):
+    import shutil
+    from dataclasses import replace
+
+    out, cfg = tiny_rfb_run
+    shutil.copytree(out, tmp_path / "run")
+    fit(replace(cfg, output=str(tmp_path / "run"), epochs=2), progress=False)
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert [row["epoch"] for row in history] == [0, 1, 2]
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=False)["epoch"] == 2
+
+
+def test_export_onnx_and_int8_run_as_the_rfb_detector(tiny_rfb_run, tmp_path, tiny_sources):
+    from maskwatch import read_image
+    from maskwatch.train.rfb.export import export_onnx, quantize
+    from maskwatch.voc import load_voc
+
+    out, cfg = tiny_rfb_run
+    info = export_onnx(out / "best.pt", tmp_path / "fp32.onnx")
+    assert info["max_abs_diff"] < 1e-4 and info["spec"]["arch"] == "ultralight-rfb-ssd"
+    q = quantize(tmp_path / "fp32.onnx", tmp_path / "int8.onnx", load_voc(tiny_sources["voc"]), min_side=256, n=2)
+    assert_7_bit_weights(q["path"])
+    assert q["size_bytes"] < 3_000_000  # issue 16: the int8 model <= 3 MB
+    image = read_image("examples/three_ways.jpg")
+    for path in (tmp_path / "fp32.onnx", tmp_path / "int8.onnx"):
+        faces = rfb.RFBMaskDetector(model_path=path, score_threshold=0.3).detect(image)
+        assert faces.probs is not None and faces.probs.shape[1] == len(LABELS)
+        assert len(faces) >= 1  # the face-pretrained network finds a face after two steps
+
+
+def test_model_runs_on_any_input_size():
+    model = RFBDetector(4).eval()
+    for h, w in [(97, 131), (240, 320)]:
+        with torch.no_grad():
+            logits, locs = model(torch.zeros(1, 3, h, w))
+        assert logits.shape == (1, len(rfb.priors(h, w)), 4) and locs.shape == (1, len(rfb.priors(h, w)), 4)
