@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from maskwatch import registry
-from maskwatch.classifier import MaskClassifier, onnx_session
+from maskwatch.classifier import MaskClassifier
+from maskwatch.onnxmodel import onnx_session
 
 ROOT = Path(__file__).resolve().parents[1]
 

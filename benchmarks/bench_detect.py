@@ -11,7 +11,7 @@
    together with the peer face-mask detectors in ../shared/peers (forward pass + decoding, read
    in place). All are timed round-robin, one call each per round, so background load hits every
    configuration alike (``--timing-only`` re-times without re-evaluating). Every ONNX Runtime
-   session, the peers' included, runs without idle spinning (`maskwatch.classifier.SPINNING`), so
+   session, the peers' included, runs without idle spinning (`maskwatch.onnxmodel.SPINNING`), so
    one configuration's threads do not slow the next one in the round.
 
 Writes benchmarks/results/detect.json and the Markdown table docs/detection.md. Use all cores the
@@ -34,13 +34,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 #: (detector, scale, classifier, box calibration, score threshold) — classifier "default" (two
-#: passes) or None (detector alone); calibration: maskwatch.calibration.BOX_CALIBRATION for the
-#: detector; score threshold None: the detector's default. Scale "S, long side >= N": scale S with
+#: passes) or None (detector alone); calibration: the detector's registry entry (maskwatch.detectors); score threshold None: the detector's default. Scale "S, long side >= N": scale S with
 #: small images upscaled to a longer side of N px (0.8 and 512: a 640x480 frame runs at 512x384, an
 #: fmd photo of 400 px is upscaled to 512 — the same faces at the same size). "yunet+maskwatch" rows: the ensemble
-#: (`maskwatch.ensemble`) as `maskwatch.load()` builds it; threshold "agreement": each member's face is
+#: (`maskwatch.detectors.ensemble`) as `maskwatch.load()` builds it; threshold "agreement": each member's face is
 #: kept alone from 0.2 (YuNet) / 0.5 (maskwatch), and down to 0.02 / 0.3 where the other member finds
-#: it too (`maskwatch.detectors.ENSEMBLE_MEMBERS`; bench_refinements.py compares plain thresholds).
+#: it too (`maskwatch.detectors.ensemble.YUNET_MASKWATCH`; bench_refinements.py compares plain thresholds).
 W512, W640, W800 = "0.8, long side >= 512", "1.0, long side >= 640", "1.0, long side >= 800"
 CONFIGS: list[tuple[str, float | str, str | None, bool, float | str | None]] = [
     ("yunet", 1.0, "default", False, None), ("yunet", 2.0, "default", False, None),
@@ -116,7 +115,7 @@ def test_frame(images: list, max_faces: int = 5) -> tuple[np.ndarray, str]:
 def peer_runners(peers: Path, frame: np.ndarray, models: Path) -> dict[str, Callable[[], None]]:
     """One call = one 640x480 frame through each peer detector (forward + light decoding)."""
     from maskwatch import ops
-    from maskwatch.classifier import onnx_session
+    from maskwatch.onnxmodel import onnx_session
 
     out: dict[str, Callable[[], None]] = {}
     rfb = peers / "ultralight_RFB-640-masked_face-v2.onnx"
@@ -181,12 +180,13 @@ def main() -> None:
     os.environ.setdefault("MASKWATCH_MODELS", str(args.shared / "models"))
 
     import maskwatch
-    from maskwatch.calibration import CalibratedDetector
+    from maskwatch.cli.layout import SHARED_LAYOUT
+    from maskwatch.detectors import Calibrated, build, describe, entry
     from maskwatch.evaluation import evaluate_detection, load_split
     from maskwatch.pipeline import Pipeline
 
     data = args.shared / "data" / "fmd"
-    split, images = load_split(data, "val", args.limit)
+    split, images = load_split(data, "val", args.limit, layout=SHARED_LAYOUT)
     frame, frame_name = test_frame(images)
     classifier = maskwatch.MaskClassifier()
     photos = [] if args.timing_only else closeups(args.shared)
@@ -213,17 +213,17 @@ def main() -> None:
             kw["score_threshold"] = threshold
         try:
             if det_name == "yunet+maskwatch":
-                detector = maskwatch.load(det_name, classifier=None).detector
+                detector = build(det_name)
             else:
                 detector = maskwatch.create_detector(create_name, **kw)
         except (FileNotFoundError, maskwatch.MaskwatchError) as exc:
             print(f"skipped {det_name}: {exc}")
             continue
         if calibrate and det_name != "yunet+maskwatch":
-            detector = CalibratedDetector(detector)
+            detector = Calibrated(detector, entry(create_name).calibration or (0.0, 0.0, 1.0, 1.0))
         pipe = Pipeline(detector, classifier if clf else None)
         row = {"detector": det_name, "scale": scale, "passes": 2 if clf else 1, "calibrated": calibrate,
-               "score_threshold": threshold if threshold is not None else detector.score_threshold}
+               "score_threshold": threshold if threshold is not None else describe(detector)["score_threshold"]}
         if args.timing_only:
             if key(row) not in known:
                 print(f"skipped {key(row)}: no accuracy row in {args.json}")

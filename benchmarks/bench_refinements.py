@@ -17,7 +17,7 @@ For the pipeline ``maskwatch.load(detector)`` (its defaults), one knob at a time
   own detector also its one-pass class probabilities and the mean of both;
 * **tiling** on large photos: the validation photos pasted at native resolution into 3x3 mosaics
   (about 1200-2400 px wide, 9 photos' faces each), each detector with and without
-  `maskwatch.tiling.TiledDetector`; ms per mosaic (median, same process, one after the other).
+  `maskwatch.detectors.Tiled`; ms per mosaic (median, same process, one after the other).
 
 Writes benchmarks/results/refinements.json and a section of docs/detection.md.
 """
@@ -95,9 +95,7 @@ def ensemble_variants(default: Any) -> dict[str, Any]:
     """The default ensemble and its merging knobs, one at a time: NMS IoU; the IoU from which boxes
     vote; plain member thresholds (every face a member returns at 0.2 / 0.5 or 0.2 / 0.3) instead of
     the agreement rule."""
-    import maskwatch
-    from maskwatch.calibration import CalibratedDetector
-    from maskwatch.detectors import MEASURED_DEFAULTS
+    from maskwatch.detectors import build
 
     out = {}
     for nms in (0.5, 0.3, 0.2):
@@ -111,8 +109,7 @@ def ensemble_variants(default: Any) -> dict[str, Any]:
         out[f"NMS {default.nms_threshold}, agreement, box voting from IoU {vote} (default {default.vote_threshold})"] = det
     for mw in (0.5, 0.3):
         det = copy.copy(default)
-        det.detectors = [CalibratedDetector(maskwatch.create_detector("yunet", **MEASURED_DEFAULTS["yunet"])),
-                         maskwatch.create_detector("maskwatch", **{**MEASURED_DEFAULTS["maskwatch"], "score_threshold": mw})]
+        det.detectors = [build("yunet"), build("maskwatch", score_threshold=mw)]  # measured settings, calibrated
         det.solo_thresholds = None
         out[f"NMS {default.nms_threshold}, plain thresholds (YuNet 0.2, maskwatch {mw})"] = det
     return out
@@ -121,7 +118,7 @@ def ensemble_variants(default: Any) -> dict[str, Any]:
 def mosaics(images: list, out_dir: Path, n: int = 3) -> list:
     """Validation photos pasted at native resolution into n x n mosaics (VocImage list, JPEGs on disk)."""
     from maskwatch.imageio import read_image
-    from maskwatch.voc import VocImage
+    from maskwatch.datasets import VocImage
 
     result = []
     groups = [images[i:i + n * n] for i in range(0, len(images) - n * n + 1, n * n)]
@@ -156,35 +153,37 @@ def main() -> None:
     os.environ.setdefault("MASKWATCH_MODELS", str(args.shared / "models"))
 
     import maskwatch
-    from maskwatch.ensemble import EnsembleDetector
+    from maskwatch.cli.layout import SHARED_LAYOUT
+    from maskwatch.detectors import Ensemble, build
     from maskwatch.evaluation import evaluate_detection, load_split
-    from maskwatch.pipeline import DEFAULT_DETECTOR, Pipeline
+    from maskwatch.pipeline import Pipeline
+    from maskwatch.presets import PRESETS
 
-    split, images = load_split(args.shared / "data" / "fmd", "val", args.limit)
-    name = args.detector or DEFAULT_DETECTOR
-    base = maskwatch.load(name)
+    split, images = load_split(args.shared / "data" / "fmd", "val", args.limit, layout=SHARED_LAYOUT)
+    name = args.detector or PRESETS["photo"].detector
+    detector = build(name)  # as maskwatch.load builds it
     clf = maskwatch.MaskClassifier()
     from bench_detect import cpu_name  # noqa: E402  (same folder)
 
     result: dict[str, Any] = {"split": split, "n_images": len(images), "detector": name,
-                              "pipeline": repr(base), "cpu_count": os.cpu_count(), "machine": cpu_name()}
+                              "pipeline": repr(Pipeline(detector, clf)), "cpu_count": os.cpu_count(), "machine": cpu_name()}
 
     def run(label: str, pipe: Any, on: list | None = None) -> dict[str, Any]:
         row = summary(evaluate_detection(pipe, images if on is None else on))
         print(label, json.dumps({k: row[k] for k in ("mAP50", "face_recall")}), flush=True)
         return row
 
-    result["min_face"] = {v: run(f"min_face {v}", Pipeline(base.detector, clf, min_face=v)) for v in (0, 4, 6, 8, 10, 12)}
-    result["crop_margin"] = {v: run(f"margin {v}", Pipeline(base.detector, maskwatch.MaskClassifier(crop_margin=v)))
+    result["min_face"] = {v: run(f"min_face {v}", Pipeline(detector, clf, min_face=v)) for v in (0, 4, 6, 8, 10, 12)}
+    result["crop_margin"] = {v: run(f"margin {v}", Pipeline(detector, maskwatch.MaskClassifier(crop_margin=v)))
                              for v in (0.0, 0.1, 0.2, 0.3, 0.4)}
     tmp = tempfile.TemporaryDirectory()
     big = mosaics(images, Path(tmp.name))
-    if isinstance(base.detector, EnsembleDetector) and base.detector.solo_thresholds:
+    if isinstance(detector, Ensemble) and detector.solo_thresholds:
         from bench_detect import closeups, false_faces  # noqa: E402  (same folder)
 
         photos = closeups(args.shared)
         result["ensemble"] = {}
-        for label, det in ensemble_variants(base.detector).items():
+        for label, det in ensemble_variants(detector).items():
             row = run(f"ensemble {label}", Pipeline(det, clf))
             on_big = run(f"ensemble {label} mosaics", Pipeline(det, clf), big)
             row.update(closeup_false_faces=false_faces(det, photos), mosaic_mAP50=on_big["mAP50"],
@@ -194,15 +193,15 @@ def main() -> None:
 
     annotations = {image_key(read_image(im.path)): im for im in images}
     result["class_source"] = {
-        "classifier (2 passes)": run("two passes", Pipeline(base.detector, clf)),
-        "classifier's most probable class, scored by the detector alone": run("one-hot", Pipeline(base.detector, OneHot(clf))),
+        "classifier (2 passes)": run("two passes", Pipeline(detector, clf)),
+        "classifier's most probable class, scored by the detector alone": run("one-hot", Pipeline(detector, OneHot(clf))),
         "annotation of the matched face (ceiling), scored by the detector alone":
-            run("ceiling", Pipeline(base.detector, OneHot(clf, annotations))),
+            run("ceiling", Pipeline(detector, OneHot(clf, annotations))),
     }
     if name == "maskwatch":
         result["class_source"].update({
-            "detector (1 pass)": run("one pass", Pipeline(base.detector, None)),
-            "mean of both": run("mean", Pipeline(base.detector, MeanProbs(clf))),
+            "detector (1 pass)": run("one pass", Pipeline(detector, None)),
+            "mean of both": run("mean", Pipeline(detector, MeanProbs(clf))),
         })
     with tmp:
         sides = [max(im.width, im.height) for im in big]

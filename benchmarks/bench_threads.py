@@ -4,7 +4,7 @@
 
 ONNX Runtime's intra-op threads spin (busy-wait) after a run by default. In a pipeline the next
 step — another ONNX model, or OpenCV's YuNet — then shares the two cores with a spinning thread.
-This benchmark times, for each `maskwatch.classifier.SPINNING` mode (set through
+This benchmark times, for each `maskwatch.onnxmodel.SPINNING` mode (set through
 ``MASKWATCH_SPINNING`` in a fresh process per measurement, so one mode's threads never meet
 another's): maskwatch's detector alone, the mask classifier alone on the frame's faces, YuNet right
 after maskwatch's detector, the YuNet pipeline (``watch``/``serve`` default) and the default pipeline
@@ -44,14 +44,16 @@ def child(shared: Path, calls: int) -> dict[str, float]:
     from bench_detect import test_frame
 
     import maskwatch
-    from maskwatch.detectors import create_detector
+    from maskwatch.detectors import build, create_detector
+    from maskwatch.cli.layout import SHARED_LAYOUT
     from maskwatch.evaluation import load_split
 
-    frame, _ = test_frame(load_split(shared / "data" / "fmd", "auto")[1])
+    frame, _ = test_frame(load_split(shared / "data" / "fmd", "auto", layout=SHARED_LAYOUT)[1])
     mw = create_detector("maskwatch", scale=1.0, score_threshold=0.3)
     yunet = create_detector("yunet", scale=1.0, score_threshold=0.6)
     p_yunet, p_default = maskwatch.load("yunet"), maskwatch.load()
-    faces = p_default.detector.detect(frame)
+    default_detector = build(maskwatch.presets.PRESETS["photo"].detector)  # the detector of p_default
+    faces = default_detector(frame)
 
     def med(fn, before=None) -> float:
         times = []
@@ -66,11 +68,11 @@ def child(shared: Path, calls: int) -> dict[str, float]:
 
     return {
         "maskwatch detector alone": med(lambda: mw.detect(frame)),
-        "classifier alone": med(lambda: p_default.classifier.classify(frame, faces)),
+        "classifier alone": med(lambda: p_default.classify(frame, faces)),
         "yunet after maskwatch": med(lambda: yunet.detect(frame), lambda: mw.detect(frame)),
         "pipeline yunet": med(lambda: p_yunet.detect(frame)),
         "pipeline default": med(lambda: p_default.detect(frame)),
-        "default detector pass": med(lambda: p_default.detector.detect(frame)),
+        "default detector pass": med(lambda: p_default.find_faces(frame)),
     }
 
 
@@ -114,9 +116,10 @@ def main() -> None:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from bench_detect import cpu_name, test_frame
 
+    from maskwatch.cli.layout import SHARED_LAYOUT
     from maskwatch.evaluation import load_split
 
-    _, frame_name = test_frame(load_split(a.shared / "data" / "fmd", "auto")[1])
+    _, frame_name = test_frame(load_split(a.shared / "data" / "fmd", "auto", layout=SHARED_LAYOUT)[1])
     res = {"frame": frame_name, "rounds": a.rounds, "calls": a.calls, "cpu_count": os.cpu_count(), "machine": cpu_name(),
            "median_ms": {m: {c: float(np.median([r[c] for r in runs[m]])) for c in CASES} for m in MODES},
            "runs": runs}

@@ -162,11 +162,9 @@ def evaluate(records: list[dict], truth: list[list[tuple[np.ndarray, str]]], fps
 def make_pipeline(scale: float, threads: int):
     """The pipeline ``maskwatch watch`` builds: ``threads`` per model (0: the libraries' defaults)."""
     import maskwatch
-    from maskwatch.video.analyzer import DEFAULT_VIDEO_DETECTOR
 
     cv2.setNumThreads(threads if threads > 0 else -1)
-    return maskwatch.load(DEFAULT_VIDEO_DETECTOR, scale=scale,
-                          classifier=maskwatch.MaskClassifier(threads=threads or None))
+    return maskwatch.load(preset="video", scale=scale, classifier=maskwatch.MaskClassifier(threads=threads or None))
 
 
 def run_config(video: Path, pipe, config, truth, output: Path | None = None, pipelined: bool = True,
@@ -284,12 +282,13 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from maskwatch.video import TrackingConfig
-    from maskwatch.video.analyzer import DEFAULT_VIDEO_SCALE, DEFAULT_VIDEO_THREADS
+    from maskwatch.presets import PRESETS
+    from maskwatch.video.analyzer import DEFAULT_VIDEO_THREADS
 
     shared = Path(args.shared)
     os.environ.setdefault("MASKWATCH_MODELS", str(shared / "models"))
     seconds = 8.0 if args.quick else args.seconds
-    scale = args.scale or DEFAULT_VIDEO_SCALE
+    scale = args.scale or PRESETS["video"].settings["scale"]
     default = TrackingConfig()
     default_fields = dict(detect_every=default.detect_every, classify_every=default.classify_every)
     configs = {(f"{k} (default)" if v == default_fields else k): v for k, v in CONFIGS.items()}

@@ -30,6 +30,7 @@ import os
 import shutil
 from pathlib import Path
 
+from maskwatch.cli.layout import SHARED_LAYOUT
 from maskwatch.train.detector import DetectorConfig, export, fit, quantize, split_images
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,14 +65,14 @@ def config(shared: Path, run_dir: Path, epochs: int, threads: int = 0, class_wei
 
 def choose_scale(onnx_path: Path, data: Path, scales: list[float]) -> dict:
     """Validation mAP@0.5 of the exported model, alone (one pass), at each input scale."""
-    from maskwatch.detection_model import MaskwatchDetector
+    from maskwatch.detectors.maskwatch import MaskwatchDetector
     from maskwatch.evaluation import evaluate_dataset
     from maskwatch.pipeline import Pipeline
 
     rows = {}
     for s in scales:
         pipe = Pipeline(MaskwatchDetector(model_path=onnx_path, scale=s), None)
-        m = evaluate_dataset(pipe, data, split="val")
+        m = evaluate_dataset(pipe, data, split="val", layout=SHARED_LAYOUT)
         rows[s] = {k: m[k] for k in ("mAP50", "face_AP50", "face_recall")}
         logging.info("scale %.2f: %s", s, rows[s])
     return rows
@@ -82,7 +83,7 @@ def requantize(cfg: DetectorConfig, out_dir: Path, install: bool) -> dict:
     `maskwatch.train.export.quantize_qdq`) from its own dequantized weights: the fp32 original of a
     shipped model is not kept in the repository."""
     from maskwatch.spec import ModelSpec
-    from maskwatch.classifier import onnx_session
+    from maskwatch.onnxmodel import onnx_session
     from maskwatch.train.export import dequantize_qdq
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -90,7 +91,7 @@ def requantize(cfg: DetectorConfig, out_dir: Path, install: bool) -> dict:
     fp32 = dequantize_qdq(installed, out_dir / "dequantized.onnx")
     spec = ModelSpec.from_metadata(onnx_session(installed).get_modelmeta().custom_metadata_map)
     scale = float(spec.extra.get("scale", 1.0))
-    train_images, _ = split_images(cfg)
+    train_images, _ = split_images(cfg, SHARED_LAYOUT)
     int8_path = out_dir / "maskwatch_detector_int8.onnx"
     result = quantize(fp32, int8_path, train_images[::16], scale)
     result["val"] = choose_scale(int8_path, Path(cfg.data), [scale])[scale]
@@ -141,7 +142,7 @@ def main() -> None:
             last = Path(stage.output) / "last.pt"
             if last.is_file():
                 stage.resume = str(last)
-            fit(stage, progress=False)
+            fit(stage, progress=False, layout=SHARED_LAYOUT)
     run_dir = Path(stages[-1].output)
     onnx_path = run_dir / "maskwatch_detector.onnx"
     export(run_dir / "best.pt", onnx_path)
@@ -150,7 +151,7 @@ def main() -> None:
     result = export(run_dir / "best.pt", onnx_path, scale=best)
     result["scales"] = rows
     result["scale"] = best
-    train_images, _ = split_images(cfg)
+    train_images, _ = split_images(cfg, SHARED_LAYOUT)
     int8_path = run_dir / "maskwatch_detector_int8.onnx"
     result["int8"] = quantize(onnx_path, int8_path, train_images[::16], best)
     result["int8"]["val"] = choose_scale(int8_path, shared / "data" / "fmd", [best])[best]

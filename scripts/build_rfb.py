@@ -3,7 +3,7 @@
     python scripts/build_rfb.py --shared ../shared [--epochs 25] [--install]
 
 1. Splits: fmd's evaluation split (the 138 validation photos every benchmark scores) is held out;
-   ilc is split by a hash of its duplicate groups (20% validation, `maskwatch.train.rfb.loop.group_split`).
+   ilc is split by a hash of its duplicate groups (20% validation, `maskwatch.datasets.hash_split`).
 2. Box style: ilc's boxes are looser than fmd's. Both styles are measured against one reference
    detector (YuNet, `maskwatch.calibration.fit_box_calibration` on each training side) and ilc's
    boxes are moved onto fmd's style before training (`box_style_transform`), so the detector learns
@@ -52,16 +52,15 @@ def ilc_style(shared: Path, run: Path, train_names: list[str]) -> tuple:
         return tuple(tuple(v) for v in json.loads(cache.read_text()))
     from tqdm import tqdm
 
-    from maskwatch.calibration import BOX_CALIBRATION, fit_box_calibration
-    from maskwatch.detectors import create_detector
+    from maskwatch.datasets import load_voc
+    from maskwatch.detectors import create_detector, entry, fit_box_calibration
     from maskwatch.imageio import read_image
-    from maskwatch.voc import load_voc
 
     det = create_detector("yunet", scale=2.0, score_threshold=0.3)
     wanted = set(train_names)
     images = [im for im in load_voc(shared / "data" / "ilc") if im.path.name in wanted]
     pairs = [(det.detect(read_image(im.path)).xyxy, im.boxes) for im in tqdm(images, desc="YuNet on ilc (box style)", mininterval=10)]
-    style = (fit_box_calibration(pairs), BOX_CALIBRATION["yunet"])
+    style = (fit_box_calibration(pairs), entry("yunet").calibration)
     cache.write_text(json.dumps(style))
     return style
 
@@ -84,18 +83,19 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     os.environ.setdefault("MASKWATCH_MODELS", str(args.shared / "models"))
 
+    from maskwatch.cli.layout import SHARED_LAYOUT
+    from maskwatch.datasets import duplicate_groups, hash_split, load_voc
     from maskwatch.evaluation import load_split
-    from maskwatch.train.rfb.loop import RFBConfig, device, fit, group_split
-    from maskwatch.voc import duplicate_groups, load_voc
+    from maskwatch.train.rfb.loop import RFBConfig, device, fit
 
     args.run.mkdir(parents=True, exist_ok=True)
     fmd, ilc = args.shared / "data" / "fmd", args.shared / "data" / "ilc"
-    _, fmd_val = load_split(fmd, "val")
+    _, fmd_val = load_split(fmd, "val", layout=SHARED_LAYOUT)
     cfg = RFBConfig(output=str(args.run), fmd=str(fmd), ilc=str(ilc), fmd_val=sorted(im.path.name for im in fmd_val),
                     pretrained=str(args.shared / "models" / "ultralight_RFB-640-masked_face-v2.pth"),
                     size=args.size, batch_size=args.batch_size, epochs=args.epochs, steps_per_epoch=args.steps,
                     eval_every=args.eval_every, threads=args.threads, max_images=args.max_images)
-    ilc_train, _ = group_split(load_voc(ilc), duplicate_groups(ilc), cfg.ilc_val_fraction)
+    ilc_train, _ = hash_split(load_voc(ilc), duplicate_groups(ilc), cfg.ilc_val_fraction)
     cfg.ilc_style = ilc_style(args.shared, args.run, [im.path.name for im in ilc_train])
     logging.info("ilc -> fmd box style (YuNet calibrations): %s", cfg.ilc_style)
     build = {"device": str(device()), "cpu": cpu_name(), "cpu_count": os.cpu_count()}

@@ -1,4 +1,4 @@
-"""Fit the box calibrations of `maskwatch.calibration.BOX_CALIBRATION` (YuNet, SSD) on fmd.
+"""Fit the box calibrations of calibrations in the registry entries of YuNet and SSD (`maskwatch.detectors.yunet`, `.ssd`) on fmd.
 
     MASKWATCH_MODELS=../shared/models python scripts/fit_box_calibration.py --shared ../shared
 
@@ -26,14 +26,14 @@ def main() -> None:
 
     from tqdm import tqdm
 
-    from maskwatch.calibration import fit_box_calibration
-    from maskwatch.detectors import create_detector
-    from maskwatch.evaluation.split import classifier_split_images
+    from maskwatch.detectors import create_detector, fit_box_calibration
+    from maskwatch.cli.layout import SHARED_LAYOUT
+    from maskwatch.datasets import classifier_split_images
     from maskwatch.imageio import read_image
-    from maskwatch.voc import load_voc
+    from maskwatch.datasets import load_voc
 
     data = args.shared / "data" / "fmd"
-    wanted = {Path(p).resolve() for p in classifier_split_images(data, "train")}
+    wanted = {Path(p).resolve() for p in classifier_split_images(data, SHARED_LAYOUT, "train")}
     train = [im for im in load_voc(data) if im.path.resolve() in wanted and len(im.boxes)]
     for name in args.detectors:
         det = create_detector(name, scale=args.scale, score_threshold=0.3)

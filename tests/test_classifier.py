@@ -103,7 +103,7 @@ def test_missing_file(tmp_path):
 
 
 def test_onnx_sessions_do_not_spin_unless_asked(tmp_path, monkeypatch):
-    from maskwatch.classifier import onnx_session
+    from maskwatch.onnxmodel import onnx_session
 
     path = tiny_model(tmp_path / "m.onnx", spec=SPEC)
     opts = onnx_session(path).get_session_options()

@@ -68,8 +68,68 @@ def test_unclassified_faces_have_no_label_fields():
     assert "label" not in d["faces"][0] and "probs" not in d["faces"][0]
 
 
-def test_concatenate():
-    f = make()
-    joined = Faces.concatenate([f[:1], Faces.empty(), f[1:]])
-    np.testing.assert_array_equal(joined.xyxy, f.xyxy)
+def test_merge_keeps_every_field():
+    f = Faces(xyxy=make().xyxy, det_score=[0.9, 0.8, 0.7], probs=make().probs, track_id=[4, 5, 6],
+              landmarks=np.ones((3, 5, 2)), image_size=(200, 160), source="x.jpg", data={"k": np.arange(3)})
+    joined = Faces.merge([f[:1], Faces.empty(), f[1:]])
+    assert joined == f  # every array, data included, and the metadata
     assert joined.label == f.label
+    assert Faces.merge([Faces.empty(source="a")]) == Faces.empty(source="a")
+    assert len(Faces.merge([])) == 0
+
+
+@pytest.mark.parametrize("parts, message", [
+    ([make(), make(probs=False)], "All or none of the 'probs' fields must be None"),
+    ([make(), Faces(xyxy=[[0, 0, 1, 1]], landmarks=np.zeros((1, 5, 2)), probs=[[1, 0, 0]], image_size=(200, 160),
+                    source="x.jpg")], "'landmarks'"),
+    ([make(), make().with_meta(source="y.jpg")], "different source"),
+    ([make(), make().with_meta(image_size=(10, 10))], "different image_size"),
+    ([make(), make().with_meta(data={"k": np.arange(3)})], "data key"),
+])
+def test_merge_refuses_parts_with_mismatched_fields(parts, message):
+    with pytest.raises(ValueError, match=message):
+        Faces.merge(parts)
+
+
+def test_merge_skips_empty_parts_whatever_their_fields():
+    f = make(probs=False)
+    assert Faces.merge([Faces.empty(), f, make()[:0]]) == f
+
+
+@pytest.mark.parametrize("a, b, equal", [
+    (make(), make(), True),
+    (make(), make(probs=False), False),
+    (make(), make()[:2], False),
+    (make(), make().with_meta(source="y.jpg"), False),
+    (make(), make().with_scores(np.array([0.9, 0.8, 0.6])), False),
+    (make(), make().with_meta(data={"k": np.arange(3)}), False),
+    (Faces.empty(), Faces(xyxy=[]), True),
+])
+def test_equality_compares_every_field(a, b, equal):
+    assert (a == b) is equal and (a != b) is not equal
+
+
+def test_without_removes_optional_fields_only():
+    assert make().without("probs").probs is None and make().without("probs").xyxy.shape == (3, 4)
+    with pytest.raises(ValueError, match="only optional fields"):
+        make().without("xyxy")
+
+
+def test_transformed_scales_then_shifts_boxes_and_landmarks():
+    f = Faces(xyxy=[[10, 20, 30, 40]], landmarks=np.full((1, 5, 2), 10.0), track_id=[3])
+    t = f.transformed((2.0, 0.5), (1.0, 2.0))
+    assert t.xyxy.tolist() == [[21, 12, 61, 22]] and t.landmarks[0, 0].tolist() == [21, 7]
+    assert t.track_id.tolist() == [3]
+
+
+@pytest.mark.parametrize("boxes, scores, vote, expected", [
+    ([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60]], [0.6, 0.9, 0.5], None,
+     [[1, 1, 11, 11], [50, 50, 60, 60]]),  # the best of the pair survives, order kept
+    ([[0, 0, 10, 10], [1, 1, 11, 11]], [0.6, 0.2], 0.5, [[0.25, 0.25, 10.25, 10.25]]),  # (0.6*0 + 0.2*1) / 0.8
+    ([[0, 0, 10, 10], [1, 1, 11, 11]], [0.6, 0.2], 0.9, [[0, 0, 10, 10]]),  # IoU 0.68: no vote at 0.9
+    ([[0, 0, 10, 10]], [0.6], 0.5, [[0, 0, 10, 10]]),
+    (np.zeros((0, 4)), [], 0.5, np.zeros((0, 4))),
+])
+def test_nms_and_box_voting_table(boxes, scores, vote, expected):
+    kept = Faces(xyxy=boxes, det_score=scores).nms(0.5, vote)
+    np.testing.assert_allclose(kept.xyxy, np.asarray(expected, np.float32).reshape(-1, 4), atol=1e-5)

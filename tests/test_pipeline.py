@@ -15,31 +15,55 @@ def pipe(shared_models):
     return maskwatch.load()
 
 
-def test_load_defaults(pipe):
-    from maskwatch.calibration import CalibratedDetector
-    from maskwatch.detection_model import MaskwatchDetector
-    from maskwatch.ensemble import EnsembleDetector
+def _detector(pipe):
+    return pipe._detector  # the structure maskwatch.load built (tests only; describe() is the public view)
 
-    assert pipe.detector.name == "yunet+maskwatch" and isinstance(pipe.detector, EnsembleDetector)
-    yunet, ours = pipe.detector.detectors
-    assert yunet.name == "yunet" and isinstance(yunet, CalibratedDetector) and isinstance(ours, MaskwatchDetector)
+
+def test_load_defaults(pipe):
+    from maskwatch.detectors import Calibrated, Ensemble, entry
+    from maskwatch.detectors.maskwatch import MaskwatchDetector
+    from maskwatch.presets import PRESETS
+
+    ens = _detector(pipe)
+    assert PRESETS["photo"].detector == ens.name == "yunet+maskwatch" and isinstance(ens, Ensemble)
+    yunet, ours = ens.detectors
+    assert yunet.name == "yunet" and isinstance(yunet, Calibrated) and isinstance(ours, MaskwatchDetector)
+    assert yunet.calibration == entry("yunet").calibration
+    yunet = yunet.detector
     assert (yunet.scale, yunet.min_side, yunet.score_threshold) == (1.0, 800, 0.02)
     assert (ours.scale, ours.min_side, ours.score_threshold) == (1.0, 640, 0.3)
-    assert pipe.detector.weights == [0.7, 1.0] and pipe.detector.solo_thresholds == [0.2, 0.5]
+    assert ens.weights == [0.7, 1.0] and ens.solo_thresholds == [0.2, 0.5]
     assert yunet.input_scale(400, 300) == 2.0 and yunet.input_scale(480, 640) == 1.25
     assert yunet.input_scale(3000, 4000) == 1.0
-    assert not isinstance(maskwatch.load(calibrate=False).detector.detectors[0], CalibratedDetector)
-    alone = maskwatch.load("yunet").detector  # a member alone: its measured settings, calibrated
-    assert isinstance(alone, CalibratedDetector) and (alone.min_side, alone.score_threshold) == (800, 0.2)
-    explicit = maskwatch.load(scale=2.0, score_threshold=0.5).detector.detectors
-    assert [(d.scale, d.min_side, d.score_threshold) for d in explicit] == [(2.0, 0, 0.5)] * 2
-    fast = maskwatch.load("maskwatch", scale=0.8, min_side=512).detector  # an explicit min_side stays
+    assert not isinstance(_detector(maskwatch.load(calibrate=False)).detectors[0], Calibrated)
+    alone = _detector(maskwatch.load("yunet"))  # a member alone: its measured settings, calibrated
+    assert isinstance(alone, Calibrated) and (alone.detector.min_side, alone.detector.score_threshold) == (800, 0.2)
+    explicit = _detector(maskwatch.load(scale=2.0, score_threshold=0.5)).detectors
+    assert [(d.scale, d.min_side, d.score_threshold) for d in (explicit[0].detector, explicit[1])] == [(2.0, 0, 0.5)] * 2
+    fast = _detector(maskwatch.load("maskwatch", scale=0.8, min_side=512))  # an explicit min_side stays
     assert (fast.scale, fast.min_side) == (0.8, 512) and fast.input_scale(480, 640) == 0.8
     assert fast.input_scale(300, 400) == 512 / 400
-    both = maskwatch.load(scale=0.8, min_side=512).detector.detectors
-    assert [(d.scale, d.min_side) for d in both] == [(0.8, 512)] * 2
-    assert isinstance(pipe.classifier, MaskClassifier)
-    assert pipe.classifier.spec.labels == LABELS
+    both = [d.describe() for d in _detector(maskwatch.load(scale=0.8, min_side=512)).detectors]
+    assert [(d["scale"], d["min_side"]) for d in both] == [(0.8, 512)] * 2
+    assert pipe.classifies and isinstance(pipe._classifier, MaskClassifier)
+    described = pipe.describe()
+    assert described["classifier"]["model_labels"] == list(LABELS)
+    assert described["detector"]["name"] == "yunet+maskwatch" and described["detector"]["score_threshold"] == 0.2
+
+
+def test_presets_pick_the_detector_and_its_settings(shared_models):
+    from maskwatch.presets import PRESETS
+
+    video = maskwatch.load(preset="video", classifier=None).describe()["detector"]
+    assert PRESETS["video"].detector == video["name"] == "yunet"
+    assert (video["scale"], video["min_side"], video["score_threshold"]) == (1.0, 0, 0.2)  # no upscaling
+    assert maskwatch.load("yunet", classifier=None).describe()["detector"]["min_side"] == 800  # photo: upscaled
+    api = maskwatch.load(preset="api", classifier=None).describe()["detector"]
+    assert api["name"] == PRESETS["api"].detector and api["min_side"] == 800
+    # a preset's settings are its own detector's: another detector keeps its measured ones
+    assert maskwatch.load("maskwatch", preset="video", classifier=None).describe()["detector"]["min_side"] == 640
+    with pytest.raises(maskwatch.UnknownNameError, match="unknown preset"):
+        maskwatch.load(preset="nope")
 
 
 def test_detect_array_end_to_end(pipe, astronaut, astronaut_face):
@@ -62,7 +86,7 @@ def test_detect_path_records_source(pipe, astronaut, tmp_path):
 
 def test_masked_faces_are_recognised(pipe, shared_data):
     """Real crowd photos of the fmd set: most annotated masked faces come out as with_mask."""
-    from maskwatch.voc import load_voc
+    from maskwatch.datasets import load_voc
 
     images = [im for im in load_voc(shared_data / "fmd")[:40] if im.labels.count("with_mask") >= 3][:5]
     hits = total = 0

@@ -10,7 +10,8 @@
 
 from .annotate import BlurAnnotator, BoxAnnotator, annotate
 from .classifier import MaskClassifier
-from .detectors import DETECTORS, FaceDetector, create_detector
+from .detectors import FaceDetector, create_detector
+from .detectors import names as detector_names
 from .errors import (
     ChecksumError,
     ImageReadError,
@@ -29,8 +30,8 @@ from .spec import ModelSpec
 __version__ = "0.1.0"
 
 __all__ = [
-    "LABELS", "BlurAnnotator", "BoxAnnotator", "ChecksumError", "DETECTORS", "FaceDetector", "Faces",
+    "LABELS", "BlurAnnotator", "BoxAnnotator", "ChecksumError", "FaceDetector", "Faces",
     "ImageReadError", "ImageTooLargeError", "MaskClassifier", "MaskwatchError", "ModelNotFoundError",
-    "ModelSpec", "ModelSpecError", "Pipeline", "UnknownNameError", "annotate", "create_detector", "load",
+    "ModelSpec", "ModelSpecError", "Pipeline", "UnknownNameError", "annotate", "create_detector", "detector_names", "load",
     "read_image", "write_image", "__version__",
 ]

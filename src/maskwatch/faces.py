@@ -7,6 +7,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from . import ops
 from .labels import LABELS
 
 
@@ -82,7 +83,7 @@ class Faces:
 
     def with_meta(self, **meta: Any) -> "Faces":
         """A copy with ``image_size`` / ``source`` (or any other field) replaced."""
-        return replace(self, data=dict(self.data), **meta)
+        return replace(self, **{"data": dict(self.data), **meta})
 
     # -- container protocol -------------------------------------------------------------------
     def __len__(self) -> int:
@@ -140,30 +141,94 @@ class Faces:
     def height(self) -> np.ndarray:
         return self.xyxy[:, 3] - self.xyxy[:, 1]
 
+    #: The optional per-face fields; `merge` needs all or none of the parts to have each.
+    OPTIONAL_FIELDS = ("landmarks", "probs", "track_id")
+
     @classmethod
-    def concatenate(cls, parts: list["Faces"]) -> "Faces":
-        """Join results of the same image (e.g. tiles); optional fields must agree."""
-        parts = [p for p in parts if len(p)] or parts[:1]
-        if not parts:
-            return cls.empty()
-        first = parts[0]
+    def merge(cls, parts: list["Faces"]) -> "Faces":
+        """Join results of the same image (tiles, ensemble members): every field is kept.
+
+        Empty parts are skipped. Raises `ValueError` when some of the other parts have an optional
+        field (``landmarks``, ``probs``, ``track_id``, a ``data`` key) that others lack, or when
+        they disagree on ``labels``, ``image_size`` or ``source``: drop a field on purpose first
+        (`without`)."""
+        full = [p for p in parts if len(p)]
+        if not full:
+            return parts[0].with_meta() if parts else cls.empty()
+        first = full[0]
+        for name in ("labels", "image_size", "source"):
+            values = {getattr(p, name) for p in full}
+            if len(values) > 1:
+                raise ValueError(f"cannot merge faces with different {name}: {sorted(map(str, values))}")
 
         def cat(name: str) -> np.ndarray | None:
-            vals = [getattr(p, name) for p in parts]
-            if any(v is None for v in vals):
+            vals = [getattr(p, name) for p in full]
+            if all(v is None for v in vals):
                 return None
+            if any(v is None for v in vals):
+                raise ValueError(f"All or none of the {name!r} fields must be None")
             return np.concatenate(vals)
 
-        return cls(
-            xyxy=np.concatenate([p.xyxy for p in parts]),
-            det_score=cat("det_score"),
-            landmarks=cat("landmarks"),
-            probs=cat("probs"),
-            labels=first.labels,
-            track_id=cat("track_id"),
-            image_size=first.image_size,
-            source=first.source,
-        )
+        keys = set(first.data)
+        if any(set(p.data) != keys for p in full):
+            raise ValueError(f"All or none of the parts must have each data key, got {[sorted(p.data) for p in full]}")
+        return cls(xyxy=np.concatenate([p.xyxy for p in full]), det_score=cat("det_score"),
+                   **{name: cat(name) for name in cls.OPTIONAL_FIELDS}, labels=first.labels,
+                   image_size=first.image_size, source=first.source,
+                   data={k: np.concatenate([p.data[k] for p in full]) for k in sorted(keys)})
+
+    def without(self, *fields: str) -> "Faces":
+        """A copy with the named optional fields (``landmarks``, ``probs``, ``track_id``) removed."""
+        unknown = set(fields) - set(self.OPTIONAL_FIELDS)
+        if unknown:
+            raise ValueError(f"only optional fields {self.OPTIONAL_FIELDS} can be removed, not {sorted(unknown)}")
+        return replace(self, data=dict(self.data), **{f: None for f in fields})
+
+    def with_boxes(self, xyxy: np.ndarray, landmarks: np.ndarray | None = None) -> "Faces":
+        """A copy with new boxes (and landmarks, if given); every other field kept."""
+        return replace(self, xyxy=xyxy, landmarks=self.landmarks if landmarks is None else landmarks,
+                       data=dict(self.data))
+
+    def with_scores(self, det_score: np.ndarray) -> "Faces":
+        return replace(self, det_score=det_score, data=dict(self.data))
+
+    def transformed(self, factor: tuple[float, float] = (1.0, 1.0), offset: tuple[float, float] = (0.0, 0.0)) -> "Faces":
+        """Boxes and landmarks scaled by ``factor`` (x, y), then shifted by ``offset``: into the
+        coordinates of a resized image, or of the image a tile was cut from."""
+        fx, fy = factor
+        dx, dy = offset
+        xyxy = self.xyxy * np.float32([fx, fy, fx, fy]) + np.float32([dx, dy, dx, dy])
+        lms = None if self.landmarks is None else self.landmarks * np.float32([fx, fy]) + np.float32([dx, dy])
+        return self.with_boxes(xyxy, lms)
+
+    def nms(self, iou_threshold: float, vote_threshold: float | None = None) -> "Faces":
+        """Duplicates removed by greedy NMS (`ops.nms`), the survivors in their original order.
+
+        ``vote_threshold``: box voting (`ops.box_voting`): each surviving box becomes the
+        score-weighted mean of the boxes overlapping it with IoU above this; its score and other
+        fields stay those of the surviving face. ``None``: no voting."""
+        if len(self) <= 1:
+            return self
+        keep = np.sort(ops.nms(self.xyxy, self.det_score, iou_threshold))
+        kept = self[keep]
+        if vote_threshold is not None:
+            kept = kept.with_boxes(ops.box_voting(self.xyxy, self.det_score, keep, vote_threshold))
+        return kept
+
+    def __eq__(self, other: object) -> bool:
+        """Same faces: every array equal (``None`` only equals ``None``) and the same metadata."""
+        if not isinstance(other, Faces):
+            return NotImplemented
+
+        def same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+            return (a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
+
+        return (all(same(getattr(self, n), getattr(other, n)) for n in ("xyxy", "det_score", *self.OPTIONAL_FIELDS))
+                and self.labels == other.labels and self.image_size == other.image_size
+                and self.source == other.source and self.data.keys() == other.data.keys()
+                and all(np.array_equal(v, other.data[k]) for k, v in self.data.items()))
+
+    __hash__ = None  # mutable arrays: not hashable
 
     # -- serialisation --------------------------------------------------------------------------
     def face_dicts(self, decimals: int = 4) -> list[dict[str, Any]]:

@@ -73,6 +73,17 @@ def nms(xyxy: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.4) -> np.
     return np.asarray(keep, dtype=np.int64)
 
 
+def box_voting(xyxy: np.ndarray, scores: np.ndarray, keep: np.ndarray, vote_threshold: float) -> np.ndarray:
+    """Box voting, the simplest weighted box fusion: for each kept index, the score-weighted mean
+    of the boxes overlapping it with IoU above ``vote_threshold`` (a box always votes for itself)."""
+    boxes = as_boxes(xyxy)
+    keep = np.asarray(keep, np.int64)
+    iou = box_iou(boxes[keep], boxes)
+    iou[np.arange(len(keep)), keep] = 1.0
+    w = np.where(iou > vote_threshold, np.asarray(scores)[None, :].astype(np.float64), 0.0) + 1e-12
+    return ((w @ boxes.astype(np.float64)) / w.sum(1, keepdims=True)).astype(np.float32)
+
+
 def crop_faces(image: np.ndarray, xyxy: np.ndarray, size: int, margin: float) -> np.ndarray:
     """Cut square face crops for the classifier: ``(N, size, size, 3)`` uint8.
 
@@ -125,6 +136,15 @@ def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
     z = logits - logits.max(axis=axis, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=axis, keepdims=True)
+
+
+def resize_by(image: np.ndarray, scale: float) -> np.ndarray:
+    """``image`` resized by ``scale`` (bilinear up, area down); the same array when ``scale`` is 1."""
+    if abs(scale - 1.0) <= 1e-6:
+        return image
+    h, w = image.shape[:2]
+    interp = cv2.INTER_LINEAR if scale > 1 else cv2.INTER_AREA
+    return cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=interp)
 
 
 def resize_max(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:

@@ -1,34 +1,72 @@
-"""Detector + classifier = `Pipeline`; `load()` builds one with sensible defaults."""
+"""Detector + classifier = `Pipeline`, the one way through the models; `load()` builds one.
+
+Its stages are what photos, video, evaluation and the web need: `Pipeline.find_faces` (detector +
+``min_face`` filter), `Pipeline.classify` (the classifier on given faces), `Pipeline.detect` (both,
+from an image or a path). Nothing outside reaches into it: `describe` says what it runs.
+"""
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .classifier import MaskClassifier
-from .detectors import MEASURED_DEFAULTS, FaceDetector, create_detector
+from .detectors import Detector, Tiled, build, describe
 from .faces import Faces
 from .imageio import DEFAULT_MAX_PIXELS, as_rgb_array, read_image
+from .presets import preset as get_preset
 
-#: Default detector, chosen by measurement (benchmarks/bench_detect.py; docs/detection.md): YuNet and
-#: maskwatch's own detector together find the most faces and give the best mAP on fmd's validation
-#: photos; each member runs with its measured settings (`maskwatch.detectors.MEASURED_DEFAULTS`).
-DEFAULT_DETECTOR = "yunet+maskwatch"
 DEFAULT_MIN_FACE = 0
 
 
 class Pipeline:
-    """Finds faces and classifies their masks: ``pipe.detect(image) -> Faces``."""
+    """Finds faces and classifies their masks: ``pipe.detect(image) -> Faces``.
 
-    def __init__(self, detector: FaceDetector, classifier: MaskClassifier | None, min_face: float = DEFAULT_MIN_FACE,
+    Args:
+        detector: any ``image -> Faces`` callable (`maskwatch.detectors`).
+        classifier: a `MaskClassifier`, or ``None`` to keep the detector's own classes (or none).
+        min_face: drop faces whose shorter side is below this many pixels.
+        max_pixels: larger images are downscaled while decoding (or refused).
+    """
+
+    def __init__(self, detector: Detector, classifier: MaskClassifier | None, min_face: float = DEFAULT_MIN_FACE,
                  max_pixels: int = DEFAULT_MAX_PIXELS):
-        self.detector = detector
-        self.classifier = classifier
+        self._detector = detector
+        self._classifier = classifier
         self.min_face = float(min_face)
-        self.max_pixels = max_pixels
+        self.max_pixels = int(max_pixels)
+
+    @property
+    def classifies(self) -> bool:
+        """Whether `classify` adds class probabilities (a classifier is loaded)."""
+        return self._classifier is not None
+
+    def read(self, path: str | os.PathLike) -> np.ndarray:
+        """An image file as RGB uint8, within this pipeline's ``max_pixels``."""
+        return read_image(path, max_pixels=self.max_pixels)
+
+    def find_faces(self, image: np.ndarray) -> Faces:
+        """Stage 1: the detector on an RGB uint8 image, faces below ``min_face`` dropped."""
+        faces = self._detector(as_rgb_array(image))
+        if self.min_face > 0 and len(faces):
+            faces = faces[np.minimum(faces.width, faces.height) >= self.min_face]
+        return faces
+
+    def classify(self, image: np.ndarray, faces: Faces) -> Faces:
+        """Stage 2: ``faces`` of ``image`` with the classifier's probabilities (unchanged without one)."""
+        if self._classifier is None:
+            return faces
+        return self._classifier.classify(image, faces)
+
+    def classify_crop(self, image: np.ndarray) -> np.ndarray:
+        """Probabilities ``(3,)`` for an image that is already a face crop."""
+        if self._classifier is None:
+            raise RuntimeError("this pipeline has no classifier")
+        return self._classifier.classify_image(image)
 
     def detect(self, image: np.ndarray | str | os.PathLike, source: str | None = None) -> Faces:
         """Detect and classify every face.
@@ -39,26 +77,41 @@ class Pipeline:
         Raises:
             ImageReadError: the path is not a readable image.
         """
-        if isinstance(image, (str, os.PathLike)):
-            source = source or str(image)
-            image = read_image(image, max_pixels=self.max_pixels)
-        image = as_rgb_array(image)
-        faces = self.detector.detect(image)
-        if self.min_face > 0 and len(faces):
-            faces = faces[np.minimum(faces.width, faces.height) >= self.min_face]
-        if self.classifier is not None:
-            faces = self.classifier.classify(image, faces)
-        h, w = image.shape[:2]
-        return faces.with_meta(image_size=(w, h), source=source)
+        return self.detect_timed(image, source)[0]
 
     __call__ = detect
 
+    def detect_timed(self, image: np.ndarray | str | os.PathLike, source: str | None = None
+                     ) -> tuple[Faces, dict[str, float | None]]:
+        """`detect`, and the seconds each stage took (``classifier``: ``None`` without one)."""
+        if isinstance(image, (str, os.PathLike)):
+            source = source or str(image)
+            image = self.read(image)
+        image = as_rgb_array(image)
+        t0 = time.perf_counter()
+        faces = self.find_faces(image)
+        t1 = time.perf_counter()
+        faces = self.classify(image, faces)
+        t2 = time.perf_counter()
+        h, w = image.shape[:2]
+        times = {"detector": t1 - t0, "classifier": t2 - t1 if self._classifier is not None else None}
+        return faces.with_meta(image_size=(w, h), source=source), times
+
+    def describe(self) -> dict[str, Any]:
+        """What this pipeline runs: the detector's settings, ``min_face``, the classifier's file and spec."""
+        out: dict[str, Any] = {"detector": describe(self._detector), "min_face": self.min_face, "classifier": None}
+        if self._classifier is not None:
+            clf = self._classifier
+            out["classifier"] = {"file": clf.path.name, "path": str(clf.path), "labels": list(clf.labels),
+                                 "model_labels": list(clf.spec.labels), "input_size": clf.spec.input_size}
+        return out
+
     def __repr__(self) -> str:
-        return f"Pipeline({self.detector!r}, {self.classifier!r}, min_face={self.min_face})"
+        return f"Pipeline({self._detector!r}, {self._classifier!r}, min_face={self.min_face})"
 
 
 def load(
-    detector: str | FaceDetector = DEFAULT_DETECTOR,
+    detector: str | Detector | None = None,
     classifier: str | Path | MaskClassifier | None = "default",
     scale: float | None = None,
     score_threshold: float | None = None,
@@ -66,13 +119,16 @@ def load(
     calibrate: bool | None = None,
     tile: int | None = None,
     min_side: int | None = None,
+    preset: str = "photo",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
     **detector_kwargs: Any,
 ) -> Pipeline:
     """Build a `Pipeline`.
 
     Args:
-        detector: a detector name (``yunet+maskwatch``, ``yunet``, ``maskwatch``, ``ssd``, ``haar``) or a
-            `FaceDetector`; names get their measured settings for whatever is left unset.
+        detector: a registered detector name (``yunet+maskwatch``, ``yunet``, ``maskwatch``, ``ssd``,
+            ``haar``) or any ``image -> Faces`` callable; names get their measured settings for
+            whatever is left unset. Default: the ``preset``'s detector.
         classifier: ``"default"`` (the model shipped in the package), a path to an exported ONNX
             classifier, a `MaskClassifier`, or ``None`` to only find faces.
         scale: detector input scale. Default: the measured one (scale 1 with small photos upscaled to
@@ -80,38 +136,30 @@ def load(
         score_threshold: minimum detector score.
         min_face: drop faces whose shorter side is below this many pixels.
         calibrate: move/scale the detector's boxes onto the annotation style the classifier was
-            trained on (`maskwatch.calibration`); default: on for detectors with a measured
-            calibration (yunet, ssd).
+            trained on (`maskwatch.detectors.calibration`); default: on for detectors with a measured
+            calibration (yunet, ssd; the ensemble's YuNet member).
         tile: detect on overlapping tiles of this many pixels in images larger than that
-            (`maskwatch.tiling`): finds small faces in very large photos a capped detector shrinks.
+            (`maskwatch.detectors.tiling`): finds small faces in very large photos a capped detector shrinks.
         min_side: upscale smaller images until their longer side is this many pixels (default: the
             measured one; kept with an explicit ``scale``).
+        preset: ``photo``, ``video`` or ``api`` (`maskwatch.presets`): the default detector, and its
+            settings where the caller leaves them unset.
+        max_pixels: larger images are downscaled while decoding (or refused).
         detector_kwargs: passed to the detector.
     """
-    from .calibration import BOX_CALIBRATION, CalibratedDetector
-
+    chosen = get_preset(preset)
+    if detector is None:
+        detector = chosen.detector
     if isinstance(detector, str):
-        kw = {**MEASURED_DEFAULTS.get(detector, {}), **detector_kwargs}
-        if scale is not None:  # an explicit scale replaces the measured upscaling of small photos
-            kw["scale"] = scale
-            kw.pop("min_side", None)
-        if min_side is not None:
-            kw["min_side"] = min_side
-        if score_threshold is not None:
-            kw["score_threshold"] = score_threshold
-        if detector == "yunet+maskwatch" and calibrate is not None:
-            kw["calibrate"] = calibrate  # the ensemble calibrates its YuNet member itself
-        detector = create_detector(detector, **kw)
-    if calibrate is None:
-        calibrate = detector.name in BOX_CALIBRATION
-    if calibrate and not isinstance(detector, CalibratedDetector):
-        detector = CalibratedDetector(detector)
+        settings = dict(chosen.settings) if detector == chosen.detector else {}
+        scale = settings.get("scale") if scale is None else scale
+        detector = build(detector, scale=scale, min_side=min_side, score_threshold=score_threshold,
+                         calibrate=calibrate, **detector_kwargs)
     if tile:
-        from .tiling import TiledDetector
-
-        detector = TiledDetector(detector, tile=tile)
+        detector = Tiled(detector, tile=tile)
     if classifier == "default":
         classifier = MaskClassifier()
     elif classifier is not None and not isinstance(classifier, MaskClassifier):
         classifier = MaskClassifier(classifier)
-    return Pipeline(detector, classifier, min_face=min_face)
+    return Pipeline(detector, classifier, min_face=min_face, max_pixels=max_pixels)
+

@@ -104,7 +104,8 @@ def cache_dir() -> Path:
     return home() / "models"
 
 
-def _info(name: str) -> ModelFile:
+def model_info(name: str) -> ModelFile:
+    """The registered model file ``name``; `UnknownNameError` lists the known names."""
     if name not in MODELS:
         raise UnknownNameError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
     return MODELS[name]
@@ -120,7 +121,7 @@ def sha256sum(path: Path) -> str:
 
 def candidates(name: str) -> list[Path]:
     """Where `resolve` looks for a model, in order."""
-    info = _info(name)
+    info = model_info(name)
     places = [PACKAGE_MODELS / info.filename]
     if os.environ.get("MASKWATCH_MODELS"):
         places.append(Path(os.environ["MASKWATCH_MODELS"]) / info.filename)
@@ -135,7 +136,7 @@ def find(name: str) -> Path | None:
 
 def resolve(name: str, download: bool = True, progress: bool = True) -> Path:
     """Local path of model ``name``, downloading it into the cache if needed and allowed."""
-    info = _info(name)
+    info = model_info(name)
     found = find(name)
     if found is not None:
         return found
@@ -158,7 +159,7 @@ def _missing_message(info: ModelFile, reason: str = "") -> str:
 
 def fetch(name: str, progress: bool = True, force: bool = False) -> Path:
     """Download model ``name`` into the cache, check its sha256 and rename it into place."""
-    info = _info(name)
+    info = model_info(name)
     target = cache_dir() / info.filename
     if target.is_file() and not force:
         return target
@@ -194,7 +195,7 @@ def _download(url: str, out, progress: bool, label: str) -> None:
 
 def verify(path: Path, info: ModelFile | str) -> None:
     """Raise `ChecksumError` if ``path`` does not have the registered sha256."""
-    info = _info(info) if isinstance(info, str) else info
+    info = model_info(info) if isinstance(info, str) else info
     if info.sha256 is None:
         return
     actual = sha256sum(path)

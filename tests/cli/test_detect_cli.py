@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from maskwatch.cli import main
@@ -131,7 +132,7 @@ def test_min_side_flag_reaches_the_detector():
     from maskwatch.cli.common import pipeline_from_args
 
     args = build_parser().parse_args(["detect", "x.jpg", "--detector", "haar", "--scale", "0.8", "--min-side", "512"])
-    det = pipeline_from_args(args).detector
-    assert (det.scale, det.min_side) == (0.8, 512)
+    det = pipeline_from_args(args).describe()["detector"]
+    assert (det["scale"], det["min_side"]) == (0.8, 512)
     default = pipeline_from_args(build_parser().parse_args(["detect", "x.jpg", "--detector", "haar", "--scale", "0.8"]))
-    assert default.detector.min_side == 0  # an explicit scale alone replaces the measured upscaling
+    assert default.describe()["detector"]["min_side"] == 0  # an explicit scale alone replaces the measured upscaling

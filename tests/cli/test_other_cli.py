@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from maskwatch.cli import main
 
 from badinputs import write_jpeg
@@ -25,6 +27,13 @@ def test_models_list_and_path(shared_models, capsys):
     assert "yunet" in out and "mask-classifier" in out
     assert main(["models", "path", "yunet"]) == 0
     assert capsys.readouterr().out.strip().endswith("face_detection_yunet_2023mar.onnx")
+
+
+@pytest.mark.parametrize("action", ["list", "path", "fetch"])
+def test_unknown_model_name_is_a_one_line_error(action, capsys):
+    assert main(["models", action, "nope"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "unknown model 'nope'" in err and "yunet" in err
 
 
 def test_missing_model_is_a_one_line_error(monkeypatch, tmp_path, capsys):

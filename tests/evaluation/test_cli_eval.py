@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 
 from maskwatch.cli import main
+from maskwatch.cli.layout import SHARED_LAYOUT
 from maskwatch.evaluation import evaluate_dataset
 from maskwatch.evaluation.detection import detection_metrics, run_pipeline
 from maskwatch.faces import Faces
 from maskwatch.labels import LABELS
-from maskwatch.voc import load_voc
+from maskwatch.datasets import load_voc
 
 
 def test_cli_eval_writes_json_markdown_and_plots(tmp_path, shared_data, shared_models, capsys):
@@ -66,7 +67,7 @@ def test_evaluate_dataset_python_api(shared_data, shared_models):
     import maskwatch
 
     pipe = maskwatch.load("yunet", classifier=None, scale=1.0)
-    m = evaluate_dataset(pipe, shared_data / "fmd", split="val", limit=2)
+    m = evaluate_dataset(pipe, shared_data / "fmd", split="val", limit=2, layout=SHARED_LAYOUT)
     assert m["split"].startswith("classifier val") and m["n_images"] == 2
     assert "mAP50" not in m and m["face_recall"] is not None  # faces only
 
@@ -75,6 +76,40 @@ def test_evaluation_does_not_import_torch(shared_data):
     import subprocess
     import sys
 
-    code = ("import sys, maskwatch.cli.eval, maskwatch.evaluation as e; "
-            f"e.load_split({str(shared_data / 'fmd')!r}, 'val'); assert 'torch' not in sys.modules, 'torch imported'")
+    code = ("import sys, maskwatch.cli.eval, maskwatch.evaluation as e; from maskwatch.cli.layout import SHARED_LAYOUT; "
+            f"e.load_split({str(shared_data / 'fmd')!r}, 'val', layout=SHARED_LAYOUT); "
+            "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _one_photo_voc(root, image, box):
+    from maskwatch.imageio import write_image
+
+    (root / "images").mkdir(parents=True)
+    (root / "annotations").mkdir()
+    write_image(root / "images" / "a.jpg", image)
+    x1, y1, x2, y2 = box
+    (root / "annotations" / "a.xml").write_text(
+        f"<annotation><filename>a.jpg</filename><size><width>{image.shape[1]}</width><height>{image.shape[0]}"
+        f"</height></size><object><name>with_mask</name><bndbox><xmin>{x1}</xmin><ymin>{y1}</ymin><xmax>{x2}</xmax>"
+        f"<ymax>{y2}</ymax></bndbox></object></annotation>")
+    return root
+
+
+@pytest.mark.parametrize("flags", [["--tile", "1024", "--calibrate"], ["--tile", "1024"], []])
+def test_eval_calibrates_boxes_once_whatever_the_wrappers(tmp_path, shared_models, astronaut, flags):
+    """`eval --detector yunet --tile 1024 --calibrate` calibrated twice (y1 77.8 -> 93.2 on the 512 px
+    astronaut, which no tiling touches): the registry applies the calibration once, inside any tiling."""
+    data = _one_photo_voc(tmp_path / "voc", astronaut, (1, 1, 11, 11))  # a far-off annotation: the face is a
+    # false positive, and its box is in the report
+
+    def face_box(extra, name):
+        out = tmp_path / name
+        assert main(["eval", "--data", str(data), "--split", "all", "--detector", "yunet", "--classifier", "none",
+                     "--score-threshold", "0.5", "--no-plots", "--quiet", "-o", str(out), *extra]) == 0
+        (fp,) = json.loads((out / "detection_metrics.json").read_text())["mistakes"]["false_positives"]
+        return fp["box"]
+
+    once = face_box(["--calibrate"], "once")
+    assert face_box(flags, "other") == once
+    assert face_box(["--no-calibrate"], "raw")[1] < once[1] - 5  # calibration does move the box down

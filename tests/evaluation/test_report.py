@@ -9,7 +9,7 @@ from maskwatch.evaluation.detection import ImageResult, detection_metrics, mista
 from maskwatch.evaluation.report import plot_mistakes, write_report
 from maskwatch.faces import Faces
 from maskwatch.imageio import read_image, write_image
-from maskwatch.voc import VocImage
+from maskwatch.datasets import VocImage
 
 
 def _result(tmp_path, name, gt_boxes, det_boxes, scores):

@@ -32,6 +32,20 @@ def test_training_writes_checkpoints_history_and_onnx(tiny_run):
     assert (tiny_run / "maskwatch_detector.onnx").stat().st_size < 8_000_000  # issue 6: <= 8 MB fp32
 
 
+def test_checkpoint_carries_the_spec_the_onnx_file_gets(tiny_run):
+    import onnx
+    import torch
+
+    from maskwatch import LABELS, ModelSpec
+
+    ck = torch.load(tiny_run / "best.pt", map_location="cpu", weights_only=False)
+    assert {"model", "optimizer", "epoch", "config", "spec", "history", "best", "bad"} <= set(ck)
+    spec = ModelSpec.from_json(ck["spec"])
+    assert spec.kind == "detector" and spec.labels == LABELS and spec.extra["stride"] == 4
+    meta = {p.key: p.value for p in onnx.load(str(tiny_run / "maskwatch_detector.onnx")).metadata_props}
+    assert ModelSpec.from_metadata(meta) == spec  # the export writes the checkpoint's spec
+
+
 def test_resume_continues_from_last_checkpoint(tiny_run, tmp_path):
     from maskwatch.train.detector import DetectorConfig, fit
 
@@ -85,7 +99,7 @@ def test_exported_model_works_as_detector_maskwatch(tiny_run, tiny_sources, tmp_
 def test_int8_quantisation_keeps_the_spec(tiny_run, tiny_sources, tmp_path, astronaut):
     from maskwatch import create_detector
     from maskwatch.train.detector import quantize
-    from maskwatch.voc import load_voc
+    from maskwatch.datasets import load_voc
 
     out = quantize(tiny_run / "maskwatch_detector.onnx", tmp_path / "int8.onnx", load_voc(tiny_sources["voc"]), 0.5, n=2)
     assert out["size_bytes"] < (tiny_run / "maskwatch_detector.onnx").stat().st_size / 2

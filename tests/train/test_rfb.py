@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from maskwatch import rfb
+from maskwatch.detectors import rfb
 from maskwatch.labels import LABELS
 from maskwatch.train.rfb import data as D
-from maskwatch.train.rfb.loop import RFBConfig, fit, group_split
+from maskwatch.train.rfb.loop import RFBConfig, fit
 from maskwatch.train.rfb.model import RFBDetector, RFBInference, init_from_upstream, load_upstream
 from quant import assert_7_bit_weights
 
@@ -31,7 +31,7 @@ def photo_input():
     from maskwatch import read_image
 
     image = cv2.resize(read_image("examples/three_ways.jpg"), (640, 480))
-    return torch.from_numpy(rfb.prepare(image, 1.0)[0])
+    return torch.from_numpy(rfb.normalize(image[None]))
 
 
 def test_port_matches_the_official_onnx_on_a_real_photo(upstream_pth, photo_input, shared_models):
@@ -113,32 +113,6 @@ def test_augmenter_keeps_boxes_inside_and_balances_classes():
     assert seen[3] > 0.2 * seen[1:].sum()  # one rare face in nine photos, but often seen
 
 
-def test_group_split_keeps_duplicate_groups_together():
-    from maskwatch.voc import VocImage
-
-    images = [VocImage(__import__("pathlib").Path(f"{i}.jpg"), 1, 1, np.zeros((0, 4), np.float32), [], np.zeros(0, bool))
-              for i in range(200)]
-    groups = {str(i): "g" for i in range(0, 200, 10)}  # every tenth photo in one group
-    train, val = group_split(images, groups, 0.2)
-    assert len(train) + len(val) == 200 and 20 < len(val) < 80
-    sides = {im.stem in {v.stem for v in val} for im in images if im.stem in groups}
-    assert len(sides) == 1
-
-
-def test_ilc_split_is_pinned(shared_data):
-    from maskwatch.voc import duplicate_groups, load_voc
-
-    ilc = shared_data / "ilc"
-    if not (ilc / "annotations").is_dir():
-        pytest.skip(f"{ilc} not found")
-    train, val = group_split(load_voc(ilc), duplicate_groups(ilc), 0.2)
-    names = sorted(im.path.name for im in val)
-    assert (len(train), len(val)) == (1274, 305)
-    assert names[:3] == ["01ad721f2a8fec761f120c42711621f1.jpg", "0258d0b34e25847b932350066dfc5671.jpg",
-                         "03b48d16cc1fb2cc6fb168bc5aff09f5.jpg"]
-    assert sum(lbl == "mask_worn_incorrectly" for im in val for lbl in im.labels) == 91
-
-
 @pytest.fixture(scope="module")
 def tiny_rfb_run(tmp_path_factory, tiny_sources, upstream_pth):
     out = tmp_path_factory.mktemp("rfb") / "run"
@@ -178,7 +152,7 @@ def test_resume_continues_from_last_checkpoint(tiny_rfb_run, tmp_path):
 def test_export_onnx_and_int8_run_as_the_rfb_detector(tiny_rfb_run, tmp_path, tiny_sources):
     from maskwatch import read_image
     from maskwatch.train.rfb.export import export_onnx, quantize
-    from maskwatch.voc import load_voc
+    from maskwatch.datasets import load_voc
 
     out, cfg = tiny_rfb_run
     info = export_onnx(out / "best.pt", tmp_path / "fp32.onnx")

@@ -58,6 +58,18 @@ def test_early_stopping():
     assert EarlyStopping(1).step(float("nan")) == (False, False)
 
 
+@pytest.mark.parametrize("mode, best, stale, values, expected", [
+    ("max", -1.0, 0, [0.0, 0.2, 0.1, 0.1], [(True, False), (True, False), (False, False), (False, True)]),
+    ("max", 0.5, 1, [0.4], [(False, True)]),  # resumed one stale epoch in: the second one stops it
+    ("min", None, 0, [float("nan"), 1.0], [(False, False), (True, False)]),
+])
+def test_early_stopping_table(mode, best, stale, values, expected):
+    stop = EarlyStopping(2, best=best, mode=mode, stale=stale)
+    assert [stop.step(v) for v in values] == expected
+    with pytest.raises(ValueError, match="mode"):
+        EarlyStopping(2, mode="up")
+
+
 def test_export_onnx_matches_torch_and_carries_spec(run, tmp_path):
     from maskwatch.train.export import export_checkpoint
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from netutil import free_port  # noqa: F401  (re-exported to the video tests)
 
 W, H = 320, 240
 
@@ -140,12 +141,6 @@ class FakeCapture:
         self.opened = False
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class FileServer(_LoopbackServer):

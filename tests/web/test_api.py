@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +18,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from maskwatch.imageio import encode_image  # noqa: E402
 from maskwatch.labels import LABELS  # noqa: E402
 from maskwatch.web.api import Settings, create_app  # noqa: E402
+from netutil import free_port  # noqa: E402
 
 MAX_UPLOAD = 2_000_000
 MAX_PIXELS = 600 * 600
@@ -244,16 +244,12 @@ def test_corrupt_then_good_still_works(client, photo):
 
 
 # -- a real server: concurrency over HTTP --------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server(shared_models):
     uvicorn = pytest.importorskip("uvicorn")
-    port = _free_port()
+    port = free_port()
     app = create_app(Settings(max_upload_bytes=MAX_UPLOAD, workers=2))
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +22,7 @@ import pytest
 
 import maskwatch
 from maskwatch.imageio import encode_image
+from netutil import free_port  # noqa: E402
 
 CHROMIUM = os.environ.get("MASKWATCH_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -34,10 +34,6 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not 
 pytest.importorskip("streamlit", reason="the app extra (streamlit) is not installed")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None) -> None:
@@ -72,7 +68,7 @@ def browser():
 @pytest.fixture(scope="module")
 def app_url(shared_models, tmp_path_factory):
     """``maskwatch app`` on a free loopback port, as a subprocess in its own process group."""
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(Path(maskwatch.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]),
         STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", HOME=str(tmp_path_factory.mktemp("home")))
@@ -116,7 +112,7 @@ def test_api_docs_page(browser, shared_models, shots):
     uvicorn = pytest.importorskip("uvicorn")
     from maskwatch.web.api import Settings, create_app
 
-    port = _free_port()
+    port = free_port()
     srv = uvicorn.Server(uvicorn.Config(create_app(Settings(workers=1)), host="127.0.0.1", port=port,
                                        log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)

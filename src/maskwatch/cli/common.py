@@ -8,14 +8,16 @@ import sys
 from pathlib import Path
 from typing import IO, Iterator
 
-from ..detectors import DETECTORS
 
 
-def add_detector_arguments(p: argparse.ArgumentParser, default: str | None = None) -> None:
-    from ..pipeline import DEFAULT_DETECTOR, DEFAULT_MIN_FACE
+def add_detector_arguments(p: argparse.ArgumentParser, preset: str = "photo") -> None:
+    """The detection flags; ``--detector`` defaults to the preset's detector (`maskwatch.presets`)."""
+    from ..detectors import names
+    from ..pipeline import DEFAULT_MIN_FACE
+    from ..presets import PRESETS
 
     g = p.add_argument_group("detection")
-    g.add_argument("--detector", default=default or DEFAULT_DETECTOR, choices=sorted(DETECTORS),
+    g.add_argument("--detector", default=PRESETS[preset].detector, choices=names(),
                    help="face detector (yunet+maskwatch: finds the most faces; yunet: fastest accurate one; "
                         "maskwatch: our own, one pass with --classifier none; ssd / haar: the classic tutorials')")
     g.add_argument("--scale", type=float, default=None,
@@ -37,14 +39,16 @@ def add_detector_arguments(p: argparse.ArgumentParser, default: str | None = Non
                         "keep the detector's own classes, e.g. --detector maskwatch in one pass)")
 
 
-def pipeline_from_args(args: argparse.Namespace):
+def pipeline_from_args(args: argparse.Namespace, calibrate: bool | None = None, preset: str = "photo"):
+    """The pipeline of the detection flags (``--no-calibrate`` wins over ``calibrate``)."""
     from ..pipeline import load
 
     classifier = None if str(args.classifier).lower() == "none" else args.classifier  # detector alone
-    return load(detector=args.detector, classifier=classifier, scale=args.scale,
-                score_threshold=args.score_threshold, min_face=args.min_face,
-                calibrate=False if getattr(args, "no_calibrate", False) else None, tile=getattr(args, "tile", None),
-                min_side=getattr(args, "min_side", None))
+    if getattr(args, "no_calibrate", False):
+        calibrate = False
+    return load(detector=args.detector, classifier=classifier, scale=args.scale, preset=preset,
+                score_threshold=args.score_threshold, min_face=args.min_face, calibrate=calibrate,
+                tile=getattr(args, "tile", None), min_side=getattr(args, "min_side", None))
 
 
 @contextlib.contextmanager

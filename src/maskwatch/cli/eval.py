@@ -33,10 +33,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", default="detection", help="file name prefix of the report")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N images (default: all)")
     p.add_argument("--calibrate", action="store_true",
-                   help="move/scale the detector's boxes to the annotation style (maskwatch.calibration; yunet, ssd)")
+                   help="move/scale the detector's boxes to the annotation style (maskwatch.detectors.calibration; "
+                        "yunet, ssd: their default already)")
     p.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_detector_arguments(p)
+
+
+def calibrate_flag(args: argparse.Namespace) -> bool | None:
+    """``--calibrate``: the registry's measured calibration (applied once, inside any tiling); else the
+    detector's default (``--no-calibrate`` wins in `pipeline_from_args`)."""
+    return True if args.calibrate else None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,20 +51,20 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation.report import write_report
     from . import error
     from .common import pipeline_from_args, progress
+    from .layout import SHARED_LAYOUT
 
-    pipe = pipeline_from_args(args)
-    from ..calibration import CalibratedDetector
-
-    if args.calibrate and not isinstance(pipe.detector, CalibratedDetector):
-        pipe.detector = CalibratedDetector(pipe.detector)
-    metrics = evaluate_dataset(pipe, args.data, split=args.split, limit=args.limit,
+    # --calibrate asks for the measured calibration, which the registry applies once, inside any tiling
+    pipe = pipeline_from_args(args, calibrate=calibrate_flag(args))
+    described = pipe.describe()
+    metrics = evaluate_dataset(pipe, args.data, split=args.split, limit=args.limit, layout=SHARED_LAYOUT,
                                progress=lambda it, n: progress(it, n, "eval", enabled=not args.quiet),
                                on_error=error)
+    det = described["detector"]
     metrics["config"] = {"data": str(args.data), "split": metrics["split"], "detector": args.detector,
-                         "scale": getattr(pipe.detector, "scale", None),
-                         "score_threshold": getattr(pipe.detector, "score_threshold", None),
-                         "min_face": args.min_face,
-                         "box_calibration": getattr(pipe.detector, "calibration", None), "classifier": None if pipe.classifier is None else str(pipe.classifier.path)}
+                         "scale": det.get("scale"), "score_threshold": det.get("score_threshold"),
+                         "min_face": args.min_face, "box_calibration": det.get("calibration"),
+                         "classifier": None if described["classifier"] is None else described["classifier"]["path"],
+                         "pipeline": described}
     paths = write_report(metrics, Path(args.output), args.name, plots=not args.no_plots)
     summary = {k: metrics.get(k) for k in ("mAP50", "mAP50_95", "face_AP50", "face_recall")}
     summary["AP50"] = metrics.get("AP50")

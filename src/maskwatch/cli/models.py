@@ -20,6 +20,8 @@ def run(args: argparse.Namespace) -> int:
     from .. import registry
 
     names = args.names or list(registry.MODELS)
+    for name in names:
+        registry.model_info(name)  # an unknown name: UnknownNameError, one line and exit code 2 from the CLI
     if args.action == "list":
         for name in names:
             info = registry.MODELS[name]

@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="largest accepted image in pixels (413 above it)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
                    help="uvicorn log level")
-    add_detector_arguments(p, default="yunet")  # = web.api.Settings.detector: YuNet alone, for throughput
+    add_detector_arguments(p, preset="api")
 
 
 def settings_from_args(args: argparse.Namespace):

@@ -56,7 +56,9 @@ def run(args: argparse.Namespace) -> int:
                          max_steps=args.max_steps, max_images=args.max_images, threads=args.threads, seed=args.seed,
                          resume=args.resume, init=args.init, closeups=args.closeups,
                          closeups_per_class=args.closeups_per_class if args.closeups else 0)
-    out = fit(cfg, progress=not args.quiet)
+    from .layout import SHARED_LAYOUT
+
+    out = fit(cfg, progress=not args.quiet, layout=SHARED_LAYOUT)
     print(f"run folder: {out}  (best.pt, last.pt, history.json)")
     if not args.no_export:
         result = export(out / "best.pt", out / "maskwatch_detector.onnx")

@@ -21,7 +21,7 @@ HELP = "track faces and masks in a webcam, video file or stream"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..video.analyzer import DEFAULT_VIDEO_DETECTOR, DEFAULT_VIDEO_THREADS, TrackingConfig
+    from ..video.analyzer import DEFAULT_VIDEO_THREADS, TrackingConfig
     from ..video.runner import DEFAULT_QUEUE_SIZE
     from ..video.sources import DEFAULT_OPEN_TIMEOUT, DEFAULT_RECONNECT_ATTEMPTS
     from .common import add_detector_arguments
@@ -67,7 +67,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     al.add_argument("--alert-url", default=None, help="webhook URL to POST each alert to as JSON")
     al.add_argument("--alert-interval", type=float, default=30.0, help="seconds between two alerts at least")
     al.add_argument("--alert-confidence", type=float, default=0.8, help="smoothed confidence needed to alert")
-    add_detector_arguments(p, default=DEFAULT_VIDEO_DETECTOR)
+    add_detector_arguments(p, preset="video")
     p.add_argument("--quiet", action="store_true", help="no summary on stderr")
 
 
@@ -126,17 +126,16 @@ def _watch(args: argparse.Namespace, source, config, show: bool) -> int:
 
     from ..classifier import MaskClassifier
     from ..pipeline import load
-    from ..video.analyzer import DEFAULT_VIDEO_DETECTOR, DEFAULT_VIDEO_SCALE, VideoAnalyzer
+    from ..video.analyzer import VideoAnalyzer
     from ..video.runner import WatchRunner
     from ..video.stats import AlertHook, ComplianceStats
     from .common import open_output
 
-    scale = args.scale if args.scale is not None else (DEFAULT_VIDEO_SCALE if args.detector == DEFAULT_VIDEO_DETECTOR else None)
     if args.threads > 0:
         cv2.setNumThreads(args.threads)  # the detector runs in OpenCV's DNN module
     classifier = MaskClassifier(None if args.classifier == "default" else args.classifier,
                                 threads=args.threads or None)
-    pipe = load(detector=args.detector, classifier=classifier, scale=scale,
+    pipe = load(detector=args.detector, classifier=classifier, scale=args.scale, preset="video",
                 score_threshold=args.score_threshold, min_face=args.min_face, tile=args.tile, min_side=args.min_side)
     alerts = None
     if args.alert_cmd or args.alert_url:
@@ -155,7 +154,8 @@ def _watch(args: argparse.Namespace, source, config, show: bool) -> int:
         stats.plot(args.chart, title=f"Mask compliance: {source.name}")
     if args.summary:
         Path(args.summary).parent.mkdir(parents=True, exist_ok=True)
-        settings = {"source": source.name, "detector": args.detector, "scale": scale, "classifier": args.classifier,
+        settings = {"source": source.name, "detector": args.detector, "scale": pipe.describe()["detector"].get("scale"),
+                    "classifier": args.classifier,
                     "threads": args.threads, "queue_size": args.queue_size, "tracking": config.to_dict()}
         Path(args.summary).write_text(json.dumps({"result": result.to_dict(), "settings": settings}, indent=2) + "\n")
     if not args.quiet:

@@ -23,7 +23,7 @@ from ..errors import ImageReadError
 from ..faces import Faces
 from ..imageio import read_image
 from ..labels import LABELS, WITH_MASK
-from ..voc import VocImage
+from ..datasets import VocImage
 from ..ops import box_iou
 from .metrics import (IOU_THRESHOLDS, SIZE_BUCKETS, ImageMatch, ap_from_matches, bootstrap_ap, box_size, match_image, mean,
                       pr_curve)
@@ -35,27 +35,6 @@ COMPLIANCE = {"compliant": (WITH_MASK,), "non_compliant": tuple(label for label 
 LOOSE_IOU = 0.3
 BACKGROUND = "background"
 MISSED = "missed"
-
-
-class _Timed:
-    """Wraps a detector or classifier and records the seconds of each call of ``method``."""
-
-    def __init__(self, inner: Any, method: str):
-        self._inner, self._method, self.times = inner, method, []
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._inner, name)
-        if name != self._method:
-            return attr
-
-        def timed(*args: Any, **kw: Any) -> Any:
-            t0 = time.perf_counter()
-            try:
-                return attr(*args, **kw)
-            finally:
-                self.times.append(time.perf_counter() - t0)
-
-        return timed
 
 
 @dataclass
@@ -75,42 +54,29 @@ class _Dets:
 
 def run_pipeline(pipe: Any, images: list[VocImage], progress: Callable[[Iterable, int], Iterable] | None = None,
                  on_error: Callable[[str], None] | None = None) -> list[ImageResult]:
-    """Run ``pipe.detect`` on every image, timing each call with `time.perf_counter`.
+    """Run ``pipe`` on every image, timing each call with `time.perf_counter`.
 
-    Image decoding is not timed. An unreadable image is reported through ``on_error`` and skipped.
+    ``pipe`` is a `Pipeline` (its `Pipeline.detect_timed` gives the detector's and the classifier's
+    seconds too) or anything with ``detect(image, source=) -> Faces``. Image decoding is not timed.
+    An unreadable image is reported through ``on_error`` and skipped.
     """
-    detector = getattr(pipe, "detector", None)
-    classifier = getattr(pipe, "classifier", None)
-    timed_det = timed_clf = None
-    if detector is not None:
-        pipe.detector = timed_det = _Timed(detector, "detect")
-    if classifier is not None:
-        pipe.classifier = timed_clf = _Timed(classifier, "classify")
+    timed = getattr(pipe, "detect_timed", None)
     results = []
-    try:
-        it = progress(images, len(images)) if progress else images
-        for im in it:
-            try:
-                image = read_image(im.path)
-            except ImageReadError as exc:
-                if on_error:
-                    on_error(str(exc))
-                continue
-            nd = len(timed_det.times) if timed_det else 0
-            nc = len(timed_clf.times) if timed_clf else 0
-            t0 = time.perf_counter()
-            faces = pipe.detect(image, source=str(im.path))
-            seconds = time.perf_counter() - t0
-            results.append(ImageResult(
-                im, faces, seconds,
-                sum(timed_det.times[nd:]) if timed_det else None,
-                sum(timed_clf.times[nc:]) if timed_clf and len(timed_clf.times) > nc else None,
-            ))
-    finally:
-        if detector is not None:
-            pipe.detector = detector
-        if classifier is not None:
-            pipe.classifier = classifier
+    it = progress(images, len(images)) if progress else images
+    for im in it:
+        try:
+            image = read_image(im.path)
+        except ImageReadError as exc:
+            if on_error:
+                on_error(str(exc))
+            continue
+        t0 = time.perf_counter()
+        if timed is not None:
+            faces, stages = timed(image, source=str(im.path))
+        else:
+            faces, stages = pipe.detect(image, source=str(im.path)), {}
+        seconds = time.perf_counter() - t0
+        results.append(ImageResult(im, faces, seconds, stages.get("detector"), stages.get("classifier")))
     return results
 
 

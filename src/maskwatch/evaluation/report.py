@@ -95,25 +95,37 @@ def plot_pr_curves(m: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def plot_confusion(m: dict[str, Any], path: Path) -> None:
+def plot_matrix(matrix: list[list[int]], rows: list[str], columns: list[str], path: Path,
+                title: str = "confusion matrix") -> Path:
+    """A confusion matrix as a picture: each cell's count and its share of the row (the colour).
+
+    The one confusion plot: detection reports (true class + background x predicted + missed) and
+    classifier reports (true x predicted) both draw with it."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cm = m["confusion"]
-    mat = np.asarray(cm["matrix"])
-    fig, ax = plt.subplots(figsize=(6, 5), dpi=100)
-    ax.imshow(mat / np.maximum(mat.sum(1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1)
+    mat = np.asarray(matrix)
+    norm = mat / np.maximum(mat.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(6, 5), dpi=110)
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     for i in range(mat.shape[0]):
         for j in range(mat.shape[1]):
-            ax.text(j, i, str(mat[i, j]), ha="center", va="center", fontsize=9)
-    ax.set_xticks(range(len(cm["columns"])), cm["columns"], rotation=30, ha="right", fontsize=8)
-    ax.set_yticks(range(len(cm["rows"])), cm["rows"], fontsize=8)
-    ax.set(xlabel="predicted", ylabel="true", title="Faces matched at IoU 0.5")
+            ax.text(j, i, f"{mat[i, j]}\n{norm[i, j]:.1%}", ha="center", va="center",
+                    color="white" if norm[i, j] > 0.5 else "black", fontsize=9)
+    ax.set_xticks(range(len(columns)), columns, rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    ax.set(xlabel="predicted", ylabel="true", title=title)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+    return path
+
+
+def plot_confusion(m: dict[str, Any], path: Path) -> Path:
+    cm = m["confusion"]
+    return plot_matrix(cm["matrix"], cm["rows"], cm["columns"], path, "Faces matched at IoU 0.5")
 
 
 def plot_by_size(m: dict[str, Any], path: Path) -> None:

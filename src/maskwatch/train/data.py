@@ -1,4 +1,4 @@
-"""Classifier data: sources -> samples -> group split -> cached crops -> augmented tensors.
+"""Classifier data: sources -> samples -> group split (`maskwatch.datasets`) -> cached crops.
 
 A source is a folder tree ``<class>/<image>`` of face crops, or a Pascal VOC detection dataset
 (``images/`` + ``annotations/``) whose boxes are cut into crops by `maskwatch.ops.crop_faces`,
@@ -10,67 +10,21 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .. import ops
+from .. import datasets, ops
+from ..datasets import Sample, group_key, group_split, scan_folder, scan_voc  # noqa: F401  (the data API)
 from ..errors import ImageReadError
-from ..imageio import IMAGE_SUFFIXES, read_image
-from ..labels import LABELS, canonical_label
-from ..voc import duplicate_groups, is_voc_dataset, load_voc
+from ..imageio import read_image
+from ..labels import LABELS
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Sample:
-    path: str
-    label: int  # index into LABELS
-    group: str  # samples of one group never straddle the train/val split
-    source: str  # dataset name (folder name)
-    box: tuple[float, float, float, float] | None = None  # None: the whole image is the face
-
-
-_MASK_SUFFIX = re.compile(r"[-_ ]?(with[-_ ]?mask|mask(ed)?|without[-_ ]?mask|no[-_ ]?mask)$", re.I)
-
-
-def group_key(stem: str) -> str:
-    """Group of a crop file name: a leading number (person / FFHQ id), else the stem without a
-    mask suffix. ``12.jpg``/``12-with-mask.jpg`` -> ``12``; ``00003_Mask_Chin.jpg`` -> ``00003``."""
-    m = re.match(r"^(\d+)(?=$|[-_ ])", stem)
-    if m:
-        return m.group(1)
-    return _MASK_SUFFIX.sub("", stem) or stem
-
-
-def scan_folder(root: Path, name: str | None = None, recrop: bool = False) -> list[Sample]:
-    """Samples of a class-per-folder tree; unknown class folders are skipped with a warning.
-
-    ``recrop``: the images show more than the face (e.g. head and shoulders); the most confident
-    YuNet face becomes the sample's box, cut like a detection at inference. Images where no face
-    is found are used whole.
-    """
-    name = name or root.name
-    dup = duplicate_groups(root)
-    finder = _face_finder() if recrop else None
-    samples = []
-    for class_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        label = canonical_label(class_dir.name)
-        if label is None:
-            log.warning("%s: folder %r is not a mask class, skipped", root, class_dir.name)
-            continue
-        for path in sorted(class_dir.rglob("*")):
-            if path.suffix.lower() in IMAGE_SUFFIXES:
-                group = dup.get(path.stem, group_key(path.stem))
-                box = finder(path) if finder else None
-                samples.append(Sample(str(path), LABELS.index(label), f"{name}/{group}", name, box))
-    return samples
-
-
-def _face_finder():
+def face_finder():
+    """The recrop face finder of `scan_sources`: YuNet's most confident face of an image file."""
     from ..detectors import create_detector
 
     detector = create_detector("yunet", scale=1.0, score_threshold=0.5)
@@ -87,48 +41,9 @@ def _face_finder():
     return find
 
 
-def scan_voc(root: Path, name: str | None = None) -> list[Sample]:
-    """One sample per annotated face of a VOC dataset, grouped by (duplicate group of) image."""
-    name = name or root.name
-    dup = duplicate_groups(root)
-    samples = []
-    for im in load_voc(root):
-        group = f"{name}/{dup.get(im.stem, im.stem)}"
-        for box, label in zip(im.boxes, im.labels):
-            samples.append(Sample(str(im.path), LABELS.index(label), group, name, tuple(float(v) for v in box)))
-    return samples
-
-
 def scan_sources(roots: list[str | Path], recrop: list[str | Path] = ()) -> list[Sample]:
-    """Samples of every source (folder tree or VOC dataset); ``recrop`` folders see `scan_folder`."""
-    samples: list[Sample] = []
-    recrop_set = {Path(r).resolve() for r in recrop}
-    for root in [*roots, *[r for r in recrop if Path(r).resolve() not in {Path(x).resolve() for x in roots}]]:
-        root = Path(root)
-        if not root.is_dir():
-            raise FileNotFoundError(f"{root}: data folder not found")
-        if is_voc_dataset(root):
-            found = scan_voc(root)
-        else:
-            found = scan_folder(root, recrop=root.resolve() in recrop_set)
-        if not found:
-            raise ValueError(f"{root}: no images in class folders ({', '.join(LABELS)}) or VOC annotations")
-        samples.extend(found)
-    return samples
-
-
-def group_split(samples: list[Sample], val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """Indices (train, val): stratified by label, never splitting a group."""
-    from sklearn.model_selection import StratifiedGroupKFold
-
-    if val_fraction <= 0:
-        return list(range(len(samples))), []
-    n_splits = max(2, round(1 / val_fraction))
-    labels = np.array([s.label for s in samples])
-    groups = np.array([s.group for s in samples])
-    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    train, val = next(splitter.split(np.zeros(len(samples)), labels, groups))
-    return train.tolist(), val.tolist()
+    """`maskwatch.datasets.scan_sources` with YuNet as the face finder of the ``recrop`` folders."""
+    return datasets.scan_sources(roots, recrop, finder=face_finder() if recrop else None)
 
 
 def context_margin(margin: float, canvas: int, size: int) -> float:

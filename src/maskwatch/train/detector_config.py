@@ -12,7 +12,7 @@ class DetectorConfig:
     data: str = ""
     output: str = "runs/detector"
     pretrained: str | None = None  # ImageNet mobilenet_v2 state dict ('torchvision' downloads it)
-    split: str = "val"  # evaluation split (maskwatch.evaluation.resolve_split); training uses the rest
+    split: str = "val"  # evaluation split (maskwatch.datasets.resolve_split); training uses the rest
     crop_sizes: tuple[int, ...] = (320, 384, 448)
     scale_range: tuple[float, float] = (0.6, 2.2)
     val_scale: float = 1.5

@@ -25,6 +25,7 @@ from tqdm import tqdm
 from ..labels import LABELS
 from ..spec import ModelSpec
 from . import data as D
+from .checkpoint import EarlyStopping, checkpoint_state, load_state, save_checkpoint  # noqa: F401  (EarlyStopping: API)
 from .augment import CropDataset, eval_transform, train_transform
 from .model import build_model, frozen_prefix, set_trainable, train_mode
 
@@ -115,23 +116,6 @@ def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
     counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
     w = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / max(1, (counts > 0).sum()), 0.0)
     return w
-
-
-class EarlyStopping:
-    """Stops when validation loss has not improved for ``patience`` epochs."""
-
-    def __init__(self, patience: int, best: float = float("inf")):
-        self.patience, self.best, self.stale = patience, best, 0
-
-    def step(self, val_loss: float) -> tuple[bool, bool]:
-        """Record an epoch; returns (improved, stop)."""
-        if np.isnan(val_loss):  # no validation data: never stop early
-            return False, False
-        if val_loss < self.best:
-            self.best, self.stale = val_loss, 0
-            return True, False
-        self.stale += 1
-        return False, self.stale >= self.patience
 
 
 @dataclass
@@ -227,9 +211,8 @@ def train_head(model, prep: Prepared, cfg: TrainConfig, device, history: list, p
 
 
 def _checkpoint(path: Path, model, opt, sched, epoch: int, cfg: TrainConfig, history, best: float) -> None:
-    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                "epoch": epoch, "config": asdict(cfg), "spec": cfg.spec().to_json(), "history": history,
-                "best_val_loss": best}, path)
+    save_checkpoint(path, checkpoint_state(model, opt, epoch, asdict(cfg), cfg.spec(), history, scheduler=sched,
+                                           best_val_loss=best))
 
 
 def fit(cfg: TrainConfig, progress: bool = True) -> Path:
@@ -247,7 +230,7 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
     model = build_model(cfg.arch, cfg.head, len(LABELS), cfg.pretrained).to(device)
     history: list[dict[str, Any]] = []
     start_epoch, best = 0, float("inf")
-    resume = torch.load(cfg.resume, map_location=device, weights_only=False) if cfg.resume else None
+    resume = load_state(cfg.resume, device) if cfg.resume else None
     if resume is None:
         set_trainable(model, cfg.arch, 1)
         train_head(model, prep, cfg, device, history, progress)
@@ -320,7 +303,7 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
 
 def load_checkpoint(path: str | Path, device: str = "cpu"):
     """(model in eval mode, spec, checkpoint dict) from a ``.pt`` checkpoint."""
-    ckpt = torch.load(path, map_location=device, weights_only=False)
+    ckpt = load_state(path, device)
     cfg = ckpt["config"]
     model = build_model(cfg["arch"], cfg["head"], len(LABELS), pretrained=None)
     model.load_state_dict(ckpt["model"])

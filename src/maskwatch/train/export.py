@@ -9,13 +9,13 @@ import numpy as np
 import torch
 
 from .. import ops
-from ..classifier import onnx_session
+from ..onnxmodel import onnx_session
 from ..spec import ModelSpec
 
 log = logging.getLogger(__name__)
 
 
-def _embed_metadata(path: Path, spec: ModelSpec) -> None:
+def embed_metadata(path: Path, spec: ModelSpec) -> None:
     import onnx
 
     model = onnx.load(str(path))
@@ -42,7 +42,7 @@ def export_onnx(model: torch.nn.Module, spec: ModelSpec, path: str | Path, sampl
     torch.onnx.export(model, (dummy,), str(path), input_names=["input"], output_names=["logits"],
                       dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, opset_version=opset,
                       dynamo=False)
-    _embed_metadata(path, spec)
+    embed_metadata(path, spec)
     if sample is None:
         sample = np.random.default_rng(0).integers(0, 256, (8, s, s, 3), dtype=np.uint8)
     diff = verify_onnx(model, path, sample, spec)
@@ -80,7 +80,7 @@ def quantize_qdq(fp32_path: str | Path, out_path: str | Path, reader, spec: Mode
     quantize_static(str(pre), str(out_path), reader, quant_format=QuantFormat.QDQ, per_channel=True,
                     reduce_range=True, weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8)
     pre.unlink(missing_ok=True)
-    _embed_metadata(out_path, spec)
+    embed_metadata(out_path, spec)
     return {"path": str(out_path), "size_bytes": out_path.stat().st_size}
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..evaluation.report import plot_matrix
 from ..labels import LABELS
 
 
@@ -72,27 +73,6 @@ def plot_history(history: list[dict], path: Path) -> Path:
     return path
 
 
-def plot_confusion(cm: list[list[int]], labels: list[str], path: Path, title: str = "confusion matrix") -> Path:
-    plt = _plt()
-    cm = np.asarray(cm)
-    fig, ax = plt.subplots(figsize=(5.5, 4.8))
-    norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
-    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    for i in range(cm.shape[0]):
-        for j in range(cm.shape[1]):
-            ax.text(j, i, f"{cm[i, j]}\n{norm[i, j]:.1%}", ha="center", va="center",
-                    color="white" if norm[i, j] > 0.5 else "black", fontsize=9)
-    ax.set_xticks(range(len(labels)), labels, rotation=20)
-    ax.set_yticks(range(len(labels)), labels)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
 def plot_roc_pr(y_true: np.ndarray, probs: np.ndarray, labels: tuple[str, ...], path: Path) -> Path:
     """One-vs-rest ROC and precision-recall curves per class."""
     from sklearn.metrics import precision_recall_curve, roc_curve
@@ -129,7 +109,7 @@ def write_report(out: Path, y_true: np.ndarray, probs: np.ndarray, subsets: dict
             sub = classification_metrics(y_true[mask], probs[mask])
             sub.pop("report")
             result["subsets"][key] = sub
-    plot_confusion(result["confusion_matrix"], result["labels"], out / f"{name}_confusion.png")
+    plot_matrix(result["confusion_matrix"], result["labels"], result["labels"], out / f"{name}_confusion.png")
     plot_roc_pr(y_true, probs, LABELS, out / f"{name}_roc_pr.png")
     if history:
         plot_history(history, out / "curves.png")

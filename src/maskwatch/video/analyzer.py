@@ -20,12 +20,6 @@ from ..imageio import as_rgb_array
 from ..labels import LABELS
 from .tracking import FaceTracker, LabelSmoother
 
-#: Detector for video: YuNet alone, the fastest accurate one. `maskwatch.load`'s default for photos,
-#: yunet+maskwatch, finds more faces at 1.8x the time per frame (benchmarks/bench_detect.py).
-DEFAULT_VIDEO_DETECTOR = "yunet"
-#: YuNet input scale for video (``maskwatch.load`` upscales small photos to an 800 px long side for tiny faces);
-#: chosen by measurement in benchmarks/bench_watch.py.
-DEFAULT_VIDEO_SCALE = 1.0
 #: CPU threads for the detector and for the classifier each: they run concurrently in
 #: `WatchRunner` (measured in benchmarks/bench_watch.py).
 DEFAULT_VIDEO_THREADS = 1
@@ -74,7 +68,7 @@ class VideoAnalyzer:
     """Detector + tracker + classifier + label smoothing for the frames of one video.
 
     Args:
-        pipeline: a `maskwatch.Pipeline` (its detector, classifier and ``min_face`` are used).
+        pipeline: a `maskwatch.Pipeline` (its `find_faces` and `classify` stages are used).
         config: a `TrackingConfig` (defaults: measured).
     """
 
@@ -92,16 +86,9 @@ class VideoAnalyzer:
         self.detector_runs = 0
         self.faces_classified = 0
 
-    @property
-    def classifier(self):
-        return self.pipeline.classifier
-
     def _detect(self, image: np.ndarray) -> Faces:
         self.detector_runs += 1
-        faces = self.pipeline.detector.detect(image)
-        if self.pipeline.min_face > 0 and len(faces):
-            faces = faces[np.minimum(faces.width, faces.height) >= self.pipeline.min_face]
-        return faces
+        return self.pipeline.find_faces(image)
 
     def detect_stage(self, image: np.ndarray) -> Faces | None:
         """First half of `process`: the detector, on the frames due for it (else ``None``).
@@ -121,8 +108,8 @@ class VideoAnalyzer:
         self.frame += 1
         if not self.config.track:
             faces = detections
-            if self.classifier is not None:
-                faces = self.classifier.classify(image, faces)
+            if self.pipeline.classifies:
+                faces = self.pipeline.classify(image, faces)
                 self.faces_classified += len(faces)
             return faces.with_meta(image_size=(w, h), source=source)
 
@@ -130,14 +117,13 @@ class VideoAnalyzer:
         self.smoother.forget(self.tracker.removed)
         for tid in self.tracker.removed:
             self._last_cls.pop(tid, None)
-        if self.classifier is None:
+        if not self.pipeline.classifies:
             return faces.with_meta(source=source)
 
         due = [i for i, tid in enumerate(faces.track_id.tolist()) if self._due(tid, faces.xyxy[i])]
         if due:
             idx = np.asarray(due)
-            crops = self.classifier.crops(image, faces[idx])
-            self.smoother.update(faces.track_id[idx], self.classifier.predict_crops(crops))
+            self.smoother.update(faces.track_id[idx], self.pipeline.classify(image, faces[idx]).probs)
             self.faces_classified += len(idx)
             for i in due:
                 self._last_cls[int(faces.track_id[i])] = (self.frame, faces.xyxy[i].copy())

@@ -32,6 +32,7 @@ from python_multipart.exceptions import MultipartParseError
 
 from ..errors import ImageReadError, ImageTooLargeError
 from ..imageio import decode_image, encode_image
+from ..presets import PRESETS
 from .uploads import (
     DEFAULT_MAX_UPLOAD_BYTES,
     DEFAULT_MAX_UPLOAD_PIXELS,
@@ -54,11 +55,11 @@ def _default_workers() -> int:
 class Settings:
     """Configuration of one API instance (``maskwatch serve`` flags map onto these fields)."""
 
-    detector: str = "yunet"  # YuNet alone: twice the throughput of the photo default yunet+maskwatch (docs/web.md)
+    detector: str = field(default_factory=lambda: PRESETS["api"].detector)  # maskwatch.presets
     scale: float | None = None  # None: the measured best for the detector
     score_threshold: float | None = None
     min_face: float = 0.0
-    tile: int | None = None  # tiled detection of larger uploads (maskwatch.tiling)
+    tile: int | None = None  # tiled detection of larger uploads (maskwatch.detectors.tiling)
     min_side: int | None = None  # upscale smaller images to this longer side (None: the detector's measured one)
     classifier: str | None = "default"  # "default", a path to an ONNX classifier, or None (faces only)
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
@@ -93,13 +94,12 @@ class PipelinePool:
         self.classifier = clf
 
         def default_factory(s: Settings, classifier: Any):
-            return load(detector=s.detector, classifier=classifier, scale=s.scale,
-                        score_threshold=s.score_threshold, min_face=s.min_face, tile=s.tile, min_side=s.min_side)
+            return load(detector=s.detector, classifier=classifier, scale=s.scale, preset="api",
+                        score_threshold=s.score_threshold, min_face=s.min_face, tile=s.tile, min_side=s.min_side,
+                        max_pixels=s.max_pixels)
 
         make = factory or default_factory
         self.pipelines = [make(settings, clf) for _ in range(settings.workers)]
-        for pipe in self.pipelines:
-            pipe.max_pixels = settings.max_pixels
         self._free: queue.SimpleQueue = queue.SimpleQueue()
         for pipe in self.pipelines:
             self._free.put(pipe)
@@ -113,19 +113,16 @@ class PipelinePool:
             self._free.put(pipe)
 
     def describe(self) -> dict[str, Any]:
-        pipe = self.pipelines[0]
-        det = pipe.detector
+        described = self.pipelines[0].describe()
+        det = described["detector"]
         out: dict[str, Any] = {
-            "detector": {"name": getattr(det, "name", type(det).__name__), "scale": det.scale,
-                         "score_threshold": det.score_threshold},
-            "min_face": pipe.min_face,
+            "detector": {"name": det["name"], "scale": det.get("scale"), "score_threshold": det.get("score_threshold")},
+            "min_face": described["min_face"],
             "classifier": None,
             "workers": len(self.pipelines),
         }
-        if self.classifier is not None:
-            spec = self.classifier.spec
-            out["classifier"] = {"file": self.classifier.path.name, "labels": list(self.classifier.labels),
-                                 "model_labels": list(spec.labels), "input_size": spec.input_size}
+        if described["classifier"] is not None:
+            out["classifier"] = {k: described["classifier"][k] for k in ("file", "labels", "model_labels", "input_size")}
         return out
 
 
@@ -143,10 +140,8 @@ def _detect_job(pipe, data: bytes, name: str, annotate_: bool, blur: bool, quali
 def _classify_job(pipe, data: bytes, name: str) -> dict[str, Any]:
     from ..labels import LABELS
 
-    if pipe.classifier is None:
-        raise RuntimeError("this server runs without a classifier")
     image = decode_image(data, name=name, max_pixels=pipe.max_pixels)
-    probs = pipe.classifier.classify_image(image)
+    probs = pipe.classify_crop(image)
     i = int(np.argmax(probs))
     h, w = image.shape[:2]
     return {"source": name, "width": w, "height": h, "label": LABELS[i], "confidence": round(float(probs[i]), 4),

@@ -17,11 +17,11 @@ import threading
 import pandas as pd
 import streamlit as st
 
-from maskwatch.detectors import DETECTORS
+from maskwatch.detectors import entry, names as detector_names
 from maskwatch.errors import MaskwatchError
 from maskwatch.labels import COLORS, LABELS
-from maskwatch.detectors import MEASURED_DEFAULTS
-from maskwatch.pipeline import DEFAULT_DETECTOR, load
+from maskwatch.pipeline import load
+from maskwatch.presets import PRESETS
 from maskwatch.web.media import (
     DEFAULT_MAX_FRAMES,
     faces_table,
@@ -55,11 +55,11 @@ def get_pipeline(detector: str, scale: float | None, score_threshold: float | No
 
 def sidebar() -> dict:
     st.sidebar.header("Detector")
-    names = sorted(DETECTORS)
-    detector = st.sidebar.selectbox("Face detector", names, index=names.index(DEFAULT_DETECTOR),
+    names = detector_names()
+    detector = st.sidebar.selectbox("Face detector", names, index=names.index(PRESETS["photo"].detector),
                                     help="yunet+maskwatch: finds the most faces; yunet: fastest accurate one; "
                                          "ssd / haar: the classic tutorials' detectors")
-    measured = MEASURED_DEFAULTS.get(detector, {})
+    measured = entry(detector).defaults
     scales = ["auto"] + [x / 4 for x in range(2, 13)]  # auto: the measured default; 0.5 ... 3.0
     scale = st.sidebar.select_slider("Input scale", scales, "auto", key=f"scale-{detector}",
                                      help="auto: the measured default (small photos upscaled); >1 finds smaller "

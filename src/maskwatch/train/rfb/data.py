@@ -15,10 +15,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ... import ops, rfb
+from ... import ops
+from ...datasets import VocImage
+from ...detectors import rfb
 from ...imageio import read_image
 from ...labels import LABELS
-from ...voc import VocImage
 
 #: Canvas colour outside the photo: the mean the network subtracts (127 in (x - 127) / 128).
 PAD_VALUE = 127
@@ -237,8 +238,3 @@ def match(boxes: np.ndarray, labels: np.ndarray, height: int, width: int,
     lab = labels[best_face].copy()
     lab[best_iou < iou_threshold] = 0
     return lab.astype(np.int64), rfb.encode(gt[best_face], prior)
-
-
-def normalize(images: np.ndarray) -> np.ndarray:
-    """RGB uint8 (N, H, W, 3) -> the network input: NCHW float32 ``(x - 127) / 128``."""
-    return ops.normalize(images, rfb.MEAN, rfb.STD)

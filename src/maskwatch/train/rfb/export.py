@@ -10,10 +10,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from ... import rfb
+from ... import ops
+from ...datasets import VocImage
+from ...detectors import rfb
 from ...imageio import read_image
 from ...spec import ModelSpec
-from ...voc import VocImage
 from .loop import load_checkpoint
 from .model import RFBInference
 
@@ -23,18 +24,17 @@ OUTPUTS = ("scores", "locs")
 def export_onnx(checkpoint: str | Path, path: str | Path, opset: int = 17) -> dict[str, Any]:
     """``checkpoint`` -> ONNX (dynamic height and width) with its spec; raises if ONNX Runtime's
     outputs differ from PyTorch's by more than 1e-4 on a random input of another size."""
-    from ...classifier import onnx_session
-    from ..export import _embed_metadata
+    from ...onnxmodel import onnx_session
+    from ..export import embed_metadata
 
-    model, ck = load_checkpoint(checkpoint)
-    spec = ModelSpec(**ck["spec"])
+    model, spec, ck = load_checkpoint(checkpoint)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     net = RFBInference(model).eval()
     dyn = {"input": {2: "height", 3: "width"}, "scores": {1: "priors"}, "locs": {1: "priors"}}
     torch.onnx.export(net, (torch.zeros(1, 3, 480, 640),), str(path), input_names=["input"], output_names=list(OUTPUTS),
                       dynamic_axes=dyn, opset_version=opset, dynamo=False)
-    _embed_metadata(path, spec)
+    embed_metadata(path, spec)
     x = torch.from_numpy(np.random.default_rng(0).normal(size=(1, 3, 300, 416)).astype(np.float32))
     with torch.no_grad():
         ref = [t.numpy() for t in net(x)]
@@ -51,7 +51,7 @@ def quantize(onnx_path: str | Path, out_path: str | Path, images: list[VocImage]
     prepared as at inference."""
     from onnxruntime.quantization import CalibrationDataReader
 
-    from ...classifier import onnx_session
+    from ...onnxmodel import onnx_session
     from ..export import quantize_qdq
 
     spec = ModelSpec.from_metadata(onnx_session(onnx_path).get_modelmeta().custom_metadata_map)
@@ -68,6 +68,7 @@ def quantize(onnx_path: str | Path, out_path: str | Path, images: list[VocImage]
             if im is None:
                 return None
             image = read_image(im.path)
-            return {"input": rfb.prepare(image, max(1.0, min_side / max(image.shape[:2])))[0]}
+            scaled = ops.resize_by(image, max(1.0, min_side / max(image.shape[:2])))  # as `FaceDetector.detect`
+            return {"input": rfb.normalize(scaled[None])}
 
     return quantize_qdq(onnx_path, out_path, Reader(), spec)

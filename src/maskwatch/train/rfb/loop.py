@@ -8,7 +8,6 @@ used when there is one.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -21,18 +20,17 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ... import ops, rfb
+from ...datasets import VocImage, duplicate_groups, hash_split, load_voc
+from ...detectors import rfb
 from ...faces import Faces
 from ...labels import LABELS
 from ...spec import ModelSpec
-from ...voc import VocImage, duplicate_groups, load_voc
-from .data import Augmenter, AugmentConfig, Sample, load_samples, match, normalize
+from ..checkpoint import checkpoint_state, load_state, save_checkpoint
+from .data import Augmenter, AugmentConfig, Sample, load_samples, match
 from .loss import multibox_loss
 from .model import RFBDetector, init_from_upstream
 
 log = logging.getLogger("maskwatch.train.rfb")
-
-ARCH = "ultralight-rfb-ssd"
 
 
 @dataclass
@@ -62,18 +60,6 @@ class RFBConfig:
     version: str = "1"
 
 
-def group_split(images: list[VocImage], groups: dict[str, str], fraction: float,
-                salt: str = "maskwatch") -> tuple[list[VocImage], list[VocImage]]:
-    """(train, val) by a hash of each photo's duplicate group: stable across library versions and
-    machines, and a group never straddles the split."""
-    train, val = [], []
-    for im in images:
-        key = groups.get(im.stem, im.stem)
-        h = int(hashlib.sha1(f"{salt}:{key}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-        (val if h < fraction else train).append(im)
-    return train, val
-
-
 def split_images(cfg: RFBConfig) -> dict[str, tuple[list[VocImage], list[VocImage]]]:
     """``{dataset: (train, val)}`` for fmd and ilc."""
     out = {}
@@ -83,7 +69,7 @@ def split_images(cfg: RFBConfig) -> dict[str, tuple[list[VocImage], list[VocImag
         out["fmd"] = ([im for im in images if im.path.name not in wanted and len(im.boxes)],
                       [im for im in images if im.path.name in wanted])
     if cfg.ilc:
-        tr, va = group_split(load_voc(cfg.ilc), duplicate_groups(cfg.ilc), cfg.ilc_val_fraction)
+        tr, va = hash_split(load_voc(cfg.ilc), duplicate_groups(cfg.ilc), cfg.ilc_val_fraction)
         out["ilc"] = ([im for im in tr if len(im.boxes)], va)
     if cfg.max_images:
         out = {k: (tr[: cfg.max_images], va[: max(1, cfg.max_images // 2)]) for k, (tr, va) in out.items()}
@@ -92,7 +78,7 @@ def split_images(cfg: RFBConfig) -> dict[str, tuple[list[VocImage], list[VocImag
 
 def spec_for(cfg: RFBConfig) -> ModelSpec:
     return ModelSpec(kind="detector", labels=LABELS, input_size=cfg.size, mean=rfb.MEAN, std=rfb.STD,
-                     crop_margin=0.0, arch=ARCH, version=cfg.version,
+                     crop_margin=0.0, arch=rfb.ARCH, version=cfg.version,
                      extra={"min_side": cfg.min_side, "scale": 1.0, "background": True,
                             "strides": list(rfb.STRIDES), "min_boxes": [list(b) for b in rfb.MIN_BOXES],
                             "center_variance": rfb.CENTER_VARIANCE, "size_variance": rfb.SIZE_VARIANCE})
@@ -102,32 +88,29 @@ def device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-class TorchRFB:
-    """The torch model behind the same pre/post-processing as the ONNX detector (for validation)."""
+class TorchRFB(rfb.RFBDecoder):
+    """The torch model behind the same pre/post-processing as `RFBMaskDetector` (for validation)."""
 
-    def __init__(self, model: RFBDetector, min_side: int, score_threshold: float = 0.05, nms_threshold: float = 0.4):
-        self.model, self.min_side = model, min_side
-        self.score_threshold, self.nms_threshold = score_threshold, nms_threshold
+    def __init__(self, model: RFBDetector, spec: ModelSpec, score_threshold: float = 0.05):
+        self.model = model
+        super().__init__(spec, score_threshold)
 
     @torch.no_grad()
-    def detect(self, image: np.ndarray, source: str | None = None) -> Faces:
-        h, w = image.shape[:2]
-        x, scale = rfb.prepare(image, max(1.0, self.min_side / max(h, w)))
+    def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         dev = next(self.model.parameters()).device
         logits, locs = self.model(torch.from_numpy(x).to(dev))
-        scores = torch.softmax(logits, 2).cpu().numpy()
-        xyxy, det, probs = rfb.decode(scores, locs.cpu().numpy(), x.shape[2], x.shape[3],
-                                      self.score_threshold, self.nms_threshold)
-        xyxy = ops.clip_boxes(xyxy / np.float32(scale), w, h)
-        keep = ops.box_area(xyxy) > 0
-        return Faces(xyxy=xyxy[keep], det_score=det[keep], probs=probs[keep], image_size=(w, h), source=source)
+        return torch.softmax(logits, 2).cpu().numpy(), locs.cpu().numpy()
+
+    def detect(self, image: np.ndarray, source: str | None = None) -> Faces:
+        return super().detect(image).with_meta(source=source)
 
 
-def evaluate(model: RFBDetector, images: list[VocImage], min_side: int) -> dict[str, Any]:
+def evaluate(model: RFBDetector, images: list[VocImage], spec: ModelSpec) -> dict[str, Any]:
+    """Validation metrics (mAP@0.5, face AP and recall, per-class AP) of the model in eval mode."""
     from ...evaluation import detection_metrics, run_pipeline
 
     model.eval()
-    m = detection_metrics(run_pipeline(TorchRFB(model, min_side), images))
+    m = detection_metrics(run_pipeline(TorchRFB(model, spec), images))
     return {k: m.get(k) for k in ("mAP50", "face_AP50", "face_recall", "AP50")}
 
 
@@ -139,7 +122,7 @@ def make_batch(aug: Augmenter, size: int, n: int, rng: np.random.Generator) -> d
         imgs.append(img)
         labels.append(t_lab)
         locs.append(t_loc)
-    return {"input": torch.from_numpy(normalize(np.stack(imgs))), "labels": torch.from_numpy(np.stack(labels)),
+    return {"input": torch.from_numpy(rfb.normalize(np.stack(imgs))), "labels": torch.from_numpy(np.stack(labels)),
             "locs": torch.from_numpy(np.stack(locs))}
 
 
@@ -177,11 +160,14 @@ def train_one_epoch(model: RFBDetector, opt: torch.optim.Optimizer, aug: Augment
     return {k: v / cfg.steps_per_epoch for k, v in sums.items()}
 
 
-def load_checkpoint(path: str | Path) -> tuple[RFBDetector, dict]:
-    ck = torch.load(path, map_location="cpu", weights_only=False)
-    model = RFBDetector(1 + len(ck["spec"]["labels"]))
+def load_checkpoint(path: str | Path) -> tuple[RFBDetector, ModelSpec, dict]:
+    """``(model in eval mode, its spec, the checkpoint dict)``."""
+    ck = load_state(path)
+    spec = ck["spec"]
+    spec = ModelSpec(**spec) if isinstance(spec, dict) else ModelSpec.from_json(spec)
+    model = RFBDetector(1 + len(spec.labels))
     model.load_state_dict(ck["model"])
-    return model.eval(), ck
+    return model.eval(), spec, ck
 
 
 def fit(cfg: RFBConfig, progress: bool = True, on_epoch: Callable[[dict], None] | None = None) -> Path:
@@ -218,14 +204,14 @@ def fit(cfg: RFBConfig, progress: bool = True, on_epoch: Callable[[dict], None] 
                             lr=cfg.lr)
     start, best, history = 0, -1.0, []
     if (out / "last.pt").exists():
-        ck = torch.load(out / "last.pt", map_location=dev, weights_only=False)
+        ck = load_state(out / "last.pt", dev)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         start, best, history = ck["epoch"], ck["best"], ck["history"]
         log.info("resumed from %s at epoch %d (best %.4f)", out / "last.pt", start, best)
-    spec = json.loads(spec_for(cfg).to_json())
+    spec = spec_for(cfg)
     if not history and cfg.eval_every:  # epoch 0: what the face-pretrained network knows before fine-tuning
-        history.append({"epoch": 0, **{name: evaluate(model, val, cfg.min_side) for name, (_, val) in splits.items() if val}})
+        history.append({"epoch": 0, **{name: evaluate(model, val, spec) for name, (_, val) in splits.items() if val}})
         log.info("epoch 0: %s", json.dumps(history[-1]))
     for epoch in range(start, cfg.epochs):
         t0 = time.time()
@@ -236,18 +222,17 @@ def fit(cfg: RFBConfig, progress: bool = True, on_epoch: Callable[[dict], None] 
         if (epoch + 1) % cfg.eval_every == 0 or last:
             for name, (_, val) in splits.items():
                 if val:
-                    row[name] = evaluate(model, val, cfg.min_side)
+                    row[name] = evaluate(model, val, spec)
         score = float(np.mean([row[k]["mAP50"] or 0.0 for k in splits if k in row])) if any(k in row for k in splits) else -1.0
         row["score"] = score
         history.append(row)
         improved = score > best
         best = max(best, score)
-        ck = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1, "best": best,
-              "history": history, "config": asdict(cfg), "spec": spec, "device": str(dev)}
-        torch.save(ck, out / "last.pt.tmp")
-        Path(out / "last.pt.tmp").replace(out / "last.pt")
+        ck = checkpoint_state(model, opt, epoch + 1, asdict(cfg), spec, history, best=best, device=str(dev))
+        save_checkpoint(out / "last.pt.tmp", ck)
+        Path(out / "last.pt.tmp").replace(out / "last.pt")  # a kill mid-save leaves the previous last.pt
         if improved:
-            torch.save(ck, out / "best.pt")
+            save_checkpoint(out / "best.pt", ck)
         (out / "history.json").write_text(json.dumps(history, indent=1))
         log.info("epoch %d: %s", epoch + 1, json.dumps(row))
         if on_epoch:

@@ -5,7 +5,7 @@ The backbone is ``vision/nn/mb_tiny_RFB.py``'s ``Mb_Tiny_RFB.model`` (base chann
 3x3 conv, depthwise-separable blocks, one RFB block), the heads are ``vision/ssd/mb_tiny_RFB_fd.py``'s:
 four SSD levels at strides 8/16/32/64 (backbone layers 8, 11, 13 and one extra block) with
 3/2/2/3 priors per cell. ``forward`` returns ``(logits (N, P, C), locations (N, P, 4))`` in the
-upstream order (level, row, column, prior); `maskwatch.rfb` decodes them without torch.
+upstream order (level, row, column, prior); `maskwatch.detectors.rfb` decodes them without torch.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...rfb import PRIORS_PER_CELL
+from ...detectors.rfb import PRIORS_PER_CELL
 
 BASE = 16
 

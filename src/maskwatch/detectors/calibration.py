@@ -5,7 +5,8 @@ annotations (the faces maskwatch is scored on, and the crops the classifier lear
 about 12% shorter and centred 13% of the height lower. A calibration ``(dx, dy, sw, sh)`` moves
 each box centre by ``(dx * w, dy * h)`` and scales its size by ``(sw, sh)``. `fit_box_calibration`
 measures it (medians over matched faces) on the *training* side of a dataset;
-`CalibratedDetector` applies it to any detector.
+`Calibrated` applies it to any detector callable; each detector's measured calibration is in its
+registry entry (`maskwatch.detectors.registry`).
 """
 
 from __future__ import annotations
@@ -14,18 +15,9 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from . import ops
-from .detectors import FaceDetector
-from .faces import Faces
-
-#: Calibrations measured with `fit_box_calibration` on the training side of fmd (the default
-#: classifier's split; never the validation images), detector at scale 2.0, score >= 0.3, annotations
-#: read as 1-based pixel indices (`maskwatch.voc`): ``scripts/fit_box_calibration.py``.
-BOX_CALIBRATION: dict[str, tuple[float, float, float, float]] = {
-    "yunet": (0.003, 0.113, 1.082, 0.934),
-    "ssd": (0.0, 0.117, 1.039, 0.858),
-}
-
+from .. import ops
+from ..faces import Faces
+from .base import Detector, describe
 
 def calibrate_boxes(xyxy: np.ndarray, calibration: tuple[float, float, float, float]) -> np.ndarray:
     """Boxes moved by ``(dx * w, dy * h)`` and scaled by ``(sw, sh)`` about their centres."""
@@ -64,31 +56,33 @@ def fit_box_calibration(pairs: Iterable[tuple[np.ndarray, np.ndarray]], min_iou:
     return tuple(float(v) for v in np.median(np.asarray(rel), 0))  # type: ignore[return-value]
 
 
-class CalibratedDetector(FaceDetector):
-    """Any detector with its boxes calibrated (``calibration=None``: the measured one for its name)."""
+class Calibrated:
+    """Any detector callable with its boxes calibrated: composition, not a detector subclass.
 
-    def __init__(self, detector: FaceDetector, calibration: tuple[float, float, float, float] | None = None):
-        self.inner = detector
-        self.name = detector.name
-        self.calibration = calibration or BOX_CALIBRATION.get(detector.name, (0.0, 0.0, 1.0, 1.0))
+    Args:
+        detector: the wrapped ``image -> Faces`` callable.
+        calibration: ``(dx, dy, sw, sh)``; the registry holds each detector's measured one
+            (`maskwatch.detectors.registry.build` applies it).
+    """
 
-    def __getattr__(self, name: str) -> Any:  # scale, score_threshold, ... of the wrapped detector
-        if name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
+    def __init__(self, detector: Detector, calibration: tuple[float, float, float, float]):
+        self.detector = detector
+        self.name = getattr(detector, "name", "detector")
+        self.calibration = tuple(float(v) for v in calibration)
 
     def detect(self, image: np.ndarray) -> Faces:
-        faces = self.inner.detect(image)
+        faces = self.detector(image)
         if not len(faces):
             return faces
         xyxy = calibrate_boxes(faces.xyxy, self.calibration)
         if faces.image_size:
             xyxy = ops.clip_boxes(xyxy, *faces.image_size)
-        return Faces(xyxy=xyxy, det_score=faces.det_score, landmarks=faces.landmarks, probs=faces.probs,
-                     labels=faces.labels, image_size=faces.image_size, source=faces.source)
+        return faces.with_boxes(xyxy)
 
-    def _detect(self, image: np.ndarray) -> Faces:  # pragma: no cover - detect() is overridden
-        raise NotImplementedError
+    __call__ = detect
+
+    def describe(self) -> dict[str, Any]:
+        return {**describe(self.detector), "calibration": self.calibration}
 
     def __repr__(self) -> str:
-        return f"CalibratedDetector({self.inner!r}, calibration={self.calibration})"
+        return f"Calibrated({self.detector!r}, calibration={self.calibration})"

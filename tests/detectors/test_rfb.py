@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from maskwatch import rfb
+from maskwatch.detectors import rfb
 
 
 @pytest.mark.parametrize("h, w", [(480, 640), (240, 320), (300, 416), (97, 131)])
@@ -51,25 +51,18 @@ def test_decode_scores_classes_and_suppresses_duplicates():
     np.testing.assert_allclose(xyxy[0], rfb.to_corners(prior[4000:4001])[0] * [w, h, w, h], atol=1e-3)
 
 
-def test_prepare_normalises_like_the_upstream_network():
-    image = np.full((10, 20, 3), 255, np.uint8)
-    image[0, 0] = 127
-    x, scale = rfb.prepare(image, 2.0)
-    assert x.shape == (1, 3, 20, 40) and scale == 2.0
+def test_normalize_is_the_upstream_networks():
+    image = np.full((1, 10, 20, 3), 255, np.uint8)
+    image[0, 0, 0] = 127
+    x = rfb.normalize(image)
+    assert x.shape == (1, 3, 10, 20) and x.dtype == np.float32
     np.testing.assert_allclose(x[0, :, 5, 5], (255 - 127) / 128, rtol=1e-5)
-    x, _ = rfb.prepare(image, 1.0)
     np.testing.assert_allclose(x[0, :, 0, 0], 0.0, atol=1e-6)
 
 
-def test_shipped_detector_finds_and_labels_the_three_example_faces(astronaut):
-    """The shipped int8 model in one pass: the bare, masked and pulled-down-mask astronaut."""
-    from maskwatch import read_image
+def test_the_old_detectors_model_is_refused(tmp_path):
+    from maskwatch.errors import ModelSpecError
     from maskwatch.registry import PACKAGE_MODELS
 
-    if not (PACKAGE_MODELS / "maskwatch_rfb.onnx").is_file():
-        pytest.skip("maskwatch_rfb.onnx is not installed in the package")
-    det = rfb.RFBMaskDetector()
-    faces = det.detect(read_image("examples/three_ways.jpg"))
-    assert len(faces) == 3
-    order = np.argsort(faces.xyxy[:, 0])
-    assert [faces.label[i] for i in order] == ["without_mask", "with_mask", "mask_worn_incorrectly"]
+    with pytest.raises(ModelSpecError, match="arch"):
+        rfb.RFBMaskDetector(model_path=PACKAGE_MODELS / "maskwatch_detector.onnx")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .labels import canonical_label
+from ..labels import canonical_label
 
 
 @dataclass

@@ -17,22 +17,33 @@ Training lives in `maskwatch.train.detector` (torch).
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
-from . import ops, registry
-from .errors import ModelSpecError
-from .faces import Faces
-from .imageio import as_rgb_array
-from .labels import LABELS
-from .spec import ModelSpec
-from .detectors import FaceDetector
+from .. import ops
+from .. import registry as model_files
+from ..faces import Faces
+from ..labels import LABELS
+from ..onnxmodel import OnnxModel
+from ..spec import ModelSpec
+from .base import FaceDetector
+from .registry import register
 
 #: Input sides are padded to a multiple of this (the trunk's largest stride).
 PAD_MULTIPLE = 32
+
+
+def pad_normalize(image: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
+    """RGB uint8 image at detection scale -> normalised NCHW float32 input padded to a multiple of 32."""
+    x = ops.normalize(image[None], mean, std)
+    ph = -x.shape[2] % PAD_MULTIPLE
+    pw = -x.shape[3] % PAD_MULTIPLE
+    if ph or pw:
+        x = np.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)))  # 0 = the mean colour after normalisation
+    return np.ascontiguousarray(x)
 
 
 def preprocess(image: np.ndarray, scale: float, mean: tuple[float, ...], std: tuple[float, ...],
@@ -40,15 +51,7 @@ def preprocess(image: np.ndarray, scale: float, mean: tuple[float, ...], std: tu
     """RGB uint8 image -> normalised NCHW float32 input padded to a multiple of 32, and the scale used."""
     h, w = image.shape[:2]
     scale = min(scale, max_side / max(h, w))
-    if abs(scale - 1.0) > 1e-6:
-        interp = cv2.INTER_LINEAR if scale > 1 else cv2.INTER_AREA
-        image = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=interp)
-    x = ops.normalize(image[None], mean, std)
-    ph = -x.shape[2] % PAD_MULTIPLE
-    pw = -x.shape[3] % PAD_MULTIPLE
-    if ph or pw:
-        x = np.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)))  # 0 = the mean colour after normalisation
-    return np.ascontiguousarray(x), scale
+    return pad_normalize(ops.resize_by(image, scale), mean, std), scale
 
 
 def decode(heat: np.ndarray, cls: np.ndarray, box: np.ndarray, stride: int, score_threshold: float,
@@ -71,7 +74,41 @@ def decode(heat: np.ndarray, cls: np.ndarray, box: np.ndarray, stride: int, scor
     return xyxy.reshape(-1, 4), scores.astype(np.float32), probs.reshape(-1, cls.shape[1])
 
 
-class MaskwatchDetector(FaceDetector):
+class CenterNetDetector(FaceDetector):
+    """Decoding of maskwatch's CenterNet-style network, whatever runs it (`forward`): ONNX Runtime in
+    `MaskwatchDetector`, PyTorch during training (`maskwatch.train.detector.loop.TorchDetector`).
+
+    Faces come with boxes, face scores and class probabilities (`LABELS` order)."""
+
+    name = "maskwatch"
+
+    def __init__(self, spec: ModelSpec, scale: float | None = None, score_threshold: float = 0.3,
+                 nms_threshold: float = 0.5, columns: list[int] | None = None, **kw: Any):
+        self.spec = spec
+        self.stride = int(spec.extra.get("stride", 4))
+        self.nms_threshold = float(nms_threshold)
+        self._columns = columns if columns is not None else [LABELS.index(label) for label in spec.labels]
+        super().__init__(scale=scale or float(spec.extra.get("scale", 1.0)), score_threshold=score_threshold, **kw)
+
+    @abstractmethod
+    def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Network outputs ``(heat, cls, box)`` for a preprocessed input."""
+
+    def _detect(self, image: np.ndarray) -> Faces:
+        x = pad_normalize(image, self.spec.mean, self.spec.std)
+        xyxy, scores, probs = decode(*self.forward(x), self.stride, self.score_threshold, self.nms_threshold)
+        full = np.zeros((len(scores), len(LABELS)), np.float32)
+        full[:, self._columns] = probs
+        return Faces(xyxy=xyxy, det_score=scores, probs=full)
+
+    def _to_input(self, faces: Faces, image: np.ndarray, resized: np.ndarray, scale: float) -> Faces:
+        # the network saw the image resized by one factor (then padded): undo that factor on both axes
+        return faces.with_boxes(faces.xyxy / np.float32(scale))
+
+
+@register("maskwatch", defaults={"scale": 1.0, "min_side": 640, "score_threshold": 0.3},
+          summary="maskwatch's own face + mask detector: one pass with --classifier none")
+class MaskwatchDetector(CenterNetDetector):
     """maskwatch's trained face + mask detector: `Faces` with boxes, scores and class probabilities.
 
     Args:
@@ -81,47 +118,16 @@ class MaskwatchDetector(FaceDetector):
         model_path: an exported ONNX file (default: the model shipped with maskwatch).
     """
 
-    name = "maskwatch"
-
     def __init__(self, scale: float | None = None, score_threshold: float = 0.3, nms_threshold: float = 0.5,
                  model_path: str | Path | None = None, threads: int | None = None, **kw: Any):
-        from .classifier import onnx_session
-
-        path = Path(model_path) if model_path else registry.resolve("maskwatch-detector")
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: detector model not found")
-        self.path = path
-        self.session = onnx_session(path, threads)
-        self.spec = ModelSpec.from_metadata(self.session.get_modelmeta().custom_metadata_map, source=str(path))
-        if self.spec.kind != "detector":
-            raise ModelSpecError(f"{path}: spec kind is {self.spec.kind!r}, expected 'detector'")
-        unknown = [label for label in self.spec.labels if label not in LABELS]
-        if unknown:
-            raise ModelSpecError(f"{path}: labels {unknown} are not maskwatch labels {LABELS}")
-        self._columns = [LABELS.index(label) for label in self.spec.labels]
-        self.stride = int(self.spec.extra.get("stride", 4))
-        super().__init__(scale=scale or float(self.spec.extra.get("scale", 1.0)), score_threshold=score_threshold, **kw)
-        self.nms_threshold = float(nms_threshold)
-        self._input = self.session.get_inputs()[0].name
+        self.model = OnnxModel(Path(model_path) if model_path else model_files.resolve("maskwatch-detector"),
+                               "detector", threads)
+        self.path, self.session = self.model.path, self.model.session
+        super().__init__(self.model.spec, scale, score_threshold, nms_threshold, self.model.columns, **kw)
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Network outputs ``(heat, cls, box)`` for a preprocessed input."""
-        heat, cls, box = self.session.run(["heat", "cls", "box"], {self._input: x})
+        heat, cls, box = self.model.run(["heat", "cls", "box"], x)
         return heat, cls, box
-
-    def detect(self, image: np.ndarray) -> Faces:
-        image = as_rgb_array(image)
-        h, w = image.shape[:2]
-        x, scale = preprocess(image, self.input_scale(h, w), self.spec.mean, self.spec.std, self.max_side)
-        xyxy, scores, probs = decode(*self.forward(x), self.stride, self.score_threshold, self.nms_threshold)
-        xyxy = ops.clip_boxes(xyxy / np.float32(scale), w, h)
-        keep = ops.box_area(xyxy) > 0
-        full = np.zeros((int(keep.sum()), len(LABELS)), np.float32)
-        full[:, self._columns] = probs[keep]
-        return Faces(xyxy=xyxy[keep], det_score=scores[keep], probs=full, image_size=(w, h))
-
-    def _detect(self, image: np.ndarray) -> Faces:  # pragma: no cover - detect() is overridden
-        raise NotImplementedError
 
     def __repr__(self) -> str:
         return f"MaskwatchDetector({self.path.name}, scale={self.scale}, score_threshold={self.score_threshold})"

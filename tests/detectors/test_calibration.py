@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from maskwatch.calibration import CalibratedDetector, calibrate_boxes, fit_box_calibration
+from maskwatch.detectors import Calibrated, entry
+from maskwatch.detectors.calibration import calibrate_boxes, fit_box_calibration
 from maskwatch.detectors import FaceDetector
 from maskwatch.faces import Faces
 
@@ -43,9 +44,19 @@ class _Stub(FaceDetector):
 
 
 def test_calibrated_detector_moves_boxes_and_keeps_the_rest():
-    det = CalibratedDetector(_Stub(scale=1.0), (0, 0.1, 1, 0.8))
+    det = Calibrated(_Stub(scale=1.0), (0, 0.1, 1, 0.8))
     faces = det.detect(np.zeros((50, 40, 3), np.uint8))
     np.testing.assert_allclose(faces.xyxy, [[10, 26, 30, 50]])  # the detector clipped y2 to 50 first
     assert faces.det_score.tolist() == pytest.approx([0.9]) and faces.image_size == (40, 50)
-    assert det.scale == 1.0 and det.name == "yunet"
-    assert CalibratedDetector(_Stub()).calibration[1] > 0  # the measured YuNet calibration by default
+    assert det.describe()["scale"] == 1.0 and det.name == "yunet"
+    assert det.describe()["calibration"] == (0, 0.1, 1, 0.8)
+    assert entry("yunet").calibration[1] > 0 and entry("ssd").calibration[1] > 0  # YuNet's, SSD's: measured
+
+
+def test_calibrated_wraps_any_callable():
+    def plain(image):
+        return Faces(xyxy=[[10, 20, 30, 60]], det_score=[0.9], image_size=(40, 50), data={"k": [7]})
+
+    faces = Calibrated(plain, (0, 0.1, 1, 0.8))(np.zeros((50, 40, 3), np.uint8))
+    np.testing.assert_allclose(faces.xyxy, [[10, 28, 30, 50]])  # unclipped 20..60 -> 28..60, clipped to 50
+    assert faces.data["k"].tolist() == [7] and Calibrated(plain, (0, 0, 1, 1)).describe()["name"] == "plain"

@@ -1,37 +1,42 @@
-"""Priors and decoding of the RFB single-pass face + mask detector, torch-free (NumPy only).
+"""maskwatch's single-pass face + mask detector: an SSD after Ultra-Light-Fast-Generic-Face-Detector-1MB
+(RFB-640), fine-tuned for three mask classes (`maskwatch.train.rfb`). Priors, box coding and decoding
+are NumPy only; training uses the same functions, so training and inference agree.
 
-The network (`maskwatch.train.rfb.model`, after Ultra-Light-Fast-Generic-Face-Detector-1MB) is an
-SSD with four levels at strides 8, 16, 32 and 64 and square priors of `MIN_BOXES` pixels per level.
-For an input of ``W x H`` pixels it outputs, for each prior in the order (level, row, column, size):
+The network has four levels at strides 8, 16, 32 and 64 and square priors of `MIN_BOXES` pixels per
+level. For an input of ``W x H`` pixels it outputs, for each prior in the order (level, row, column, size):
 
 * ``scores`` (1, P, 1 + C): softmax over background + the spec's labels;
 * ``locs`` (1, P, 4): ``(dx, dy, dw, dh)`` offsets of the box from its prior (SSD encoding with
   variances `CENTER_VARIANCE` / `SIZE_VARIANCE`).
 
 A prior of level ``k`` in row ``j``, column ``i`` is centred at ``((i + 0.5) / fw, (j + 0.5) / fh)``
-of the input (``fw = ceil(W / stride)``), the convention of the upstream project. Its face score is
-``1 - p(background)``; the class probabilities are the labels' scores renormalised to sum to 1.
-The same functions build the training targets (`encode`), so training and inference agree.
+of the input (``fw = ceil(W / stride)``), the convention of the upstream project. A face's score is
+``1 - p(background)``; its class probabilities are the labels' scores renormalised to sum to 1.
+Boxes are learnt in fmd's annotation style, so no calibration follows.
 """
 
 from __future__ import annotations
 
 import math
+from abc import abstractmethod
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
-from . import ops, registry
-from .detectors import FaceDetector
-from .errors import ModelSpecError
-from .faces import Faces
-from .imageio import as_rgb_array
-from .labels import LABELS
-from .spec import ModelSpec
+from .. import ops
+from .. import registry as model_files
+from ..errors import ModelSpecError
+from ..faces import Faces
+from ..labels import LABELS
+from ..onnxmodel import OnnxModel
+from ..spec import ModelSpec
+from .base import FaceDetector
+from .registry import register
 
+#: The ``arch`` of an RFB detector's spec.
+ARCH = "ultralight-rfb-ssd"
 STRIDES = (8, 16, 32, 64)
 MIN_BOXES = ((10.0, 16.0, 24.0), (32.0, 48.0), (64.0, 96.0), (128.0, 192.0, 256.0))
 PRIORS_PER_CELL = tuple(len(b) for b in MIN_BOXES)
@@ -113,20 +118,54 @@ def decode(scores: np.ndarray, locs: np.ndarray, height: int, width: int, score_
     return xyxy.astype(np.float32).reshape(-1, 4), score.astype(np.float32), probs.astype(np.float32)
 
 
-def prepare(image: np.ndarray, scale: float, max_side: int = 4096) -> tuple[np.ndarray, float]:
-    """RGB uint8 image -> the network input (1, 3, H, W) float32 at ``scale`` (capped so that the
-    longer side stays within ``max_side``), and the scale used. Training and inference both use it."""
-    h, w = image.shape[:2]
-    scale = min(scale, max_side / max(h, w))
-    if abs(scale - 1.0) > 1e-6:
-        interp = cv2.INTER_LINEAR if scale > 1 else cv2.INTER_AREA
-        image = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=interp)
-    return ops.normalize(image[None], MEAN, STD), scale
+
+def normalize(images: np.ndarray) -> np.ndarray:
+    """RGB uint8 (N, H, W, 3) -> the network input: NCHW float32, ``(x - 127) / 128``."""
+    return ops.normalize(images, MEAN, STD)
 
 
-class RFBMaskDetector(FaceDetector):
-    """maskwatch's single-pass face + mask detector (ONNX): `Faces` with boxes, face scores and
-    class probabilities, in one network pass.
+class RFBDecoder(FaceDetector):
+    """Decoding of the RFB network, whatever runs it (`forward`): ONNX Runtime in `RFBMaskDetector`,
+    PyTorch during training (`maskwatch.train.rfb.loop.TorchRFB`).
+
+    Args:
+        spec: the model's spec (labels in its column order).
+        score_threshold: minimum face score, ``1 - p(background)``.
+        nms_threshold: IoU above which overlapping faces are one face (1 disables NMS).
+    """
+
+    name = "rfb"
+
+    def __init__(self, spec: ModelSpec, score_threshold: float = 0.5, nms_threshold: float = 0.4,
+                 min_side: int | None = None, **kw: Any):
+        self.spec = spec
+        self.nms_threshold = float(nms_threshold)
+        self._columns = [LABELS.index(label) for label in spec.labels]
+        if min_side is None:
+            min_side = int(spec.extra.get("min_side", 0))
+        super().__init__(score_threshold=score_threshold, min_side=min_side, **kw)
+
+    @abstractmethod
+    def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Network outputs ``(scores, locs)`` for a normalised input."""
+
+    def _detect(self, image: np.ndarray) -> Faces:
+        h, w = image.shape[:2]
+        xyxy, scores, probs = decode(*self.forward(normalize(image[None])), h, w, self.score_threshold,
+                                     self.nms_threshold)
+        full = np.zeros((len(scores), len(LABELS)), np.float32)
+        full[:, self._columns] = probs
+        return Faces(xyxy=xyxy, det_score=scores, probs=full)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "nms_threshold": self.nms_threshold}
+
+
+@register("rfb", defaults={"scale": 1.0, "min_side": 640, "score_threshold": 0.5},
+          summary="maskwatch's single-pass face + mask detector (Ultra-Light RFB SSD, int8, in the package)")
+class RFBMaskDetector(RFBDecoder):
+    """maskwatch's single-pass face + mask detector (ONNX): `Faces` with boxes, face scores and class
+    probabilities in one network pass.
 
     Args:
         scale: input scale; small photos are upscaled to ``min_side`` (default: the model's spec).
@@ -135,49 +174,19 @@ class RFBMaskDetector(FaceDetector):
         model_path: an exported ONNX file (default: the model shipped with maskwatch).
     """
 
-    name = "rfb"
-
     def __init__(self, scale: float = 1.0, score_threshold: float = 0.5, nms_threshold: float = 0.4,
                  min_side: int | None = None, model_path: str | Path | None = None, threads: int | None = None,
                  **kw: Any):
-        from .classifier import onnx_session
-
-        path = Path(model_path) if model_path else registry.resolve("maskwatch-rfb")
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: detector model not found")
-        self.path = path
-        self.session = onnx_session(path, threads)
-        self.spec = ModelSpec.from_metadata(self.session.get_modelmeta().custom_metadata_map, source=str(path))
-        if self.spec.kind != "detector" or not self.spec.extra.get("background"):
-            raise ModelSpecError(f"{path}: not an RFB detector spec (kind {self.spec.kind!r})")
-        unknown = [label for label in self.spec.labels if label not in LABELS]
-        if unknown:
-            raise ModelSpecError(f"{path}: labels {unknown} are not maskwatch labels {LABELS}")
-        self._columns = [LABELS.index(label) for label in self.spec.labels]
-        if min_side is None:
-            min_side = int(self.spec.extra.get("min_side", 0))
-        super().__init__(scale=scale, score_threshold=score_threshold, min_side=min_side, **kw)
-        self.nms_threshold = float(nms_threshold)
-        self._input = self.session.get_inputs()[0].name
+        self.model = OnnxModel(Path(model_path) if model_path else model_files.resolve("maskwatch-rfb"),
+                               "detector", threads)
+        self.path = self.model.path
+        if self.model.spec.arch != ARCH:
+            raise ModelSpecError(f"{self.path}: spec arch is {self.model.spec.arch!r}, expected {ARCH!r}")
+        super().__init__(self.model.spec, score_threshold, nms_threshold, min_side, scale=scale, **kw)
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Network outputs ``(scores, locs)`` for a prepared input."""
-        scores, locs = self.session.run(["scores", "locs"], {self._input: x})
+        scores, locs = self.model.run(["scores", "locs"], x)
         return scores, locs
-
-    def detect(self, image: np.ndarray) -> Faces:
-        image = as_rgb_array(image)
-        h, w = image.shape[:2]
-        x, scale = prepare(image, self.input_scale(h, w), self.max_side)
-        xyxy, scores, probs = decode(*self.forward(x), x.shape[2], x.shape[3], self.score_threshold, self.nms_threshold)
-        xyxy = ops.clip_boxes(xyxy / np.float32(scale), w, h)
-        keep = ops.box_area(xyxy) > 0
-        full = np.zeros((int(keep.sum()), len(LABELS)), np.float32)
-        full[:, self._columns] = probs[keep]
-        return Faces(xyxy=xyxy[keep], det_score=scores[keep], probs=full, image_size=(w, h))
-
-    def _detect(self, image: np.ndarray) -> Faces:  # pragma: no cover - detect() is overridden
-        raise NotImplementedError
 
     def __repr__(self) -> str:
         return (f"RFBMaskDetector({self.path.name}, scale={self.scale}, min_side={self.min_side}, "

@@ -9,7 +9,7 @@ import pytest
 from maskwatch import Faces, create_detector
 from maskwatch.detectors import FaceDetector
 from maskwatch.ops import box_iou
-from maskwatch.tiling import TiledDetector, tile_origins
+from maskwatch.detectors.tiling import Tiled, tile_origins
 
 
 class SquareDetector(FaceDetector):
@@ -45,7 +45,7 @@ def test_tiles_find_small_faces_a_capped_detector_misses_each_once():
         image[y1:y2, x1:x2] = 255
     capped = SquareDetector(max_side=1000)
     assert len(capped.detect(image)) == 2  # the 8 px squares shrink to 2.5 px: only the big two
-    faces = TiledDetector(SquareDetector(max_side=1000), tile=800, overlap=0.25).detect(image)
+    faces = Tiled(SquareDetector(max_side=1000), tile=800, overlap=0.25).detect(image)
     assert len(faces) == len(truth) and faces.image_size == (3200, 2400)
     iou = box_iou(faces.xyxy, np.float32(truth))
     assert sorted(iou.argmax(1).tolist()) == list(range(len(truth)))
@@ -55,11 +55,12 @@ def test_tiles_find_small_faces_a_capped_detector_misses_each_once():
 def test_small_images_go_straight_to_the_detector():
     image = np.zeros((300, 400, 3), np.uint8)
     image[10:20, 10:20] = 255
-    tiled = TiledDetector(SquareDetector(), tile=512)
+    tiled = Tiled(SquareDetector(), tile=512)
     assert tiled.detect(image).xyxy.tolist() == SquareDetector().detect(image).xyxy.tolist() == [[10, 10, 20, 20]]
-    assert tiled.name == "squares" and tiled.score_threshold == 0.5  # the wrapped detector's settings
+    assert tiled.name == "squares" and tiled.describe()["score_threshold"] == 0.5  # the wrapped detector's settings
+    assert tiled.describe()["tile"] == 512
     with pytest.raises(ValueError, match="overlap"):
-        TiledDetector(SquareDetector(), overlap=1.0)
+        Tiled(SquareDetector(), overlap=1.0)
 
 
 def test_yunet_on_a_large_canvas_finds_every_astronaut_once(shared_models, astronaut):
@@ -69,7 +70,7 @@ def test_yunet_on_a_large_canvas_finds_every_astronaut_once(shared_models, astro
     origins[1] = (530, 100)  # its face (x 617-666) straddles the first tile's right edge (x = 640)
     for x, y in origins:
         canvas[y:y + 256, x:x + 256] = small
-    faces = TiledDetector(create_detector("yunet"), tile=640, overlap=0.25).detect(canvas)
+    faces = Tiled(create_detector("yunet"), tile=640, overlap=0.25).detect(canvas)
     assert len(faces) == 6 and faces.landmarks is not None and faces.image_size == (1800, 1200)
     centres = (faces.xyxy[:, :2] + faces.xyxy[:, 2:]) / 2
     for x, y in origins:  # one face in each photo, where the photo has it (around 110, 60 of 256)

@@ -1,10 +1,10 @@
-"""`maskwatch.voc`: Pascal VOC annotations -> boxes in pixel-edge coordinates."""
+"""`maskwatch.datasets.voc`: Pascal VOC annotations -> boxes in pixel-edge coordinates."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from maskwatch.voc import is_voc_dataset, load_voc, parse_annotation
+from maskwatch.datasets import is_voc_dataset, load_voc, parse_annotation
 
 XML = """<annotation><filename>{name}</filename><size><width>40</width><height>30</height><depth>3</depth></size>
 {objects}</annotation>"""

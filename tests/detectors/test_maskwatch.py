@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from maskwatch import detection_model as DM
+from maskwatch.detectors import maskwatch as DM
 
 
 def test_preprocess_pads_to_multiple_of_32_with_the_mean():

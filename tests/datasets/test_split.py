@@ -7,17 +7,18 @@ import json
 
 import pytest
 
+from maskwatch.cli.layout import SHARED_LAYOUT
+from maskwatch.datasets import (SourceLayout, classifier_split_images, duplicate_groups, load_voc, resolve_split,
+                                split_file_images)
 from maskwatch.evaluation import load_split
-from maskwatch.evaluation.split import classifier_split_images, resolve_split, split_file_images
-from maskwatch.voc import duplicate_groups, load_voc
 
 pytest.importorskip("sklearn", reason="scikit-learn computes the group split")
 
 
 def test_classifier_split_partitions_fmd_by_group(shared_data):
     fmd = shared_data / "fmd"
-    val = classifier_split_images(fmd, "val")
-    train = classifier_split_images(fmd, "train")
+    val = classifier_split_images(fmd, SHARED_LAYOUT, "val")
+    train = classifier_split_images(fmd, SHARED_LAYOUT, "train")
     assert not set(val) & set(train)
     annotated = {im.path for im in load_voc(fmd) if len(im.boxes)}
     assert set(val) | set(train) == annotated
@@ -32,16 +33,17 @@ def test_classifier_split_is_the_one_the_shipped_models_were_trained_on(shared_d
     # The split is recomputed by scikit-learn's StratifiedGroupKFold: scikit-learn 1.7 puts another
     # 123 images on the validation side, so shipped models would be scored on their own training
     # photos. pyproject pins scikit-learn >= 1.8; this catches any later change of the algorithm.
-    val = classifier_split_images(shared_data / "fmd", "val")
+    val = classifier_split_images(shared_data / "fmd", SHARED_LAYOUT, "val")
     names = "\n".join(p.name for p in val)
     assert len(val) == 138
     assert hashlib.sha256(names.encode()).hexdigest()[:16] == "579e64161180d044"
 
 
 def test_auto_split_is_val_on_the_shared_layout(shared_data):
-    desc, paths = resolve_split(shared_data / "fmd", "auto")
+    desc, paths = resolve_split(shared_data / "fmd", "auto", SHARED_LAYOUT)
     assert desc.startswith("classifier val")
-    assert paths == classifier_split_images(shared_data / "fmd", "val")
+    assert resolve_split(shared_data / "fmd", "auto") == ("all", None)  # the library knows no layout
+    assert paths == classifier_split_images(shared_data / "fmd", SHARED_LAYOUT, "val")
 
 
 def test_split_file_and_all(tmp_path, shared_data):
@@ -61,8 +63,12 @@ def test_split_errors(tmp_path):
     (tmp_path / "images").mkdir()
     (tmp_path / "annotations").mkdir()
     with pytest.raises(FileNotFoundError, match="--split all"):
-        classifier_split_images(tmp_path)
-    assert resolve_split(tmp_path, "auto") == ("all", None)  # no classifier sources next to it
+        classifier_split_images(tmp_path, SHARED_LAYOUT)
+    assert resolve_split(tmp_path, "auto", SHARED_LAYOUT) == ("all", None)  # no classifier sources next to it
+    with pytest.raises(ValueError, match="needs the classifier's source layout"):
+        resolve_split(tmp_path, "val")
+    other = SourceLayout(data=(tmp_path.name,))  # a layout whose only source is this set: its own split
+    assert other.sources(tmp_path) == ([tmp_path.resolve()], [])
     with pytest.raises(FileNotFoundError, match="not a split file"):
         resolve_split(tmp_path, "nope.json")
     with pytest.raises(FileNotFoundError, match="not a Pascal VOC"):
