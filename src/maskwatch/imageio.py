@@ -291,10 +291,21 @@ def encode_image(image: np.ndarray, ext: str = ".jpg", quality: int = 92) -> byt
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray, quality: int = 92) -> Path:
-    """Write an RGB uint8 image; the format follows the file suffix. Parent folders are created."""
+    """Write an RGB uint8 image; the format follows the file suffix. Parent folders are created.
+
+    The file appears complete or not at all (written beside it, then renamed), so a killed batch
+    leaves no half image behind.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(encode_image(image, path.suffix or ".jpg", quality))
+    data = encode_image(image, path.suffix or ".jpg", quality)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        partial.write_bytes(data)
+        os.replace(partial, path)
+    finally:
+        if partial.exists():
+            partial.unlink()
     return path
 
 
