@@ -20,6 +20,9 @@ DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 #: JPEG can be decoded at a reduced scale below it.
 DEFAULT_MAX_UPLOAD_PIXELS = 40_000_000
 
+#: Seconds a client has to send a whole upload (HTTP 408 after it).
+DEFAULT_READ_TIMEOUT = 30.0
+
 #: What the decoding gate accepts (`maskwatch.imageheader`); the type is sniffed from the bytes.
 IMAGE_TYPES = IMAGE_FORMATS
 VIDEO_TYPES = VIDEO_FORMATS
