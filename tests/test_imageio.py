@@ -247,6 +247,12 @@ def test_trailing_data_after_a_complete_image_is_accepted(tmp_path, photo):
             decode_image(data)
 
 
+def test_jpeg_whose_data_ends_early_is_truncated():
+    """A 600-byte baseline JPEG declaring 20000x20000 used to be decoded at 1/4 scale, grey-filled."""
+    with pytest.raises(ImageReadError, match="truncated image file"):
+        decode_image(hostile.baseline_jpeg_huge_header(20000, 20000), name="bomb.jpg")
+
+
 def test_display_name_is_one_safe_line():
     assert display_name(os.fsdecode(b"caf\xe9.jpg")) == "caf\\xe9.jpg"
     assert display_name("a\nb\tc.jpg") == "a\\nb\\tc.jpg"

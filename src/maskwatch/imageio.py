@@ -205,6 +205,10 @@ def decode_image(data: bytes, name: str = "<bytes>", max_pixels: int = DEFAULT_M
     if bgr is None or bgr.size == 0:
         why = error or (_summary(messages) if messages else f"corrupt or unsupported {header.kind}")
         raise ImageReadError(f"{shown}: not a readable image ({header.kind}: {why[:200]})")
+    if header.kind == "jpeg" and any("premature end of data segment" in m for m in messages):
+        # libjpeg filled the missing part grey; Pillow refuses the same files ("image file is truncated")
+        del bgr, buf
+        raise ImageReadError(f"{shown}: truncated image file (the compressed data ends before the image does)")
     if messages:  # decoded, with complaints: one line naming the file
         log.warning("%s: decoder: %s", shown, _summary(messages))
     if bgr.ndim == 2:
