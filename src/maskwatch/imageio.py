@@ -140,9 +140,11 @@ def _decoder_messages():
                         lines.append(line)
 
 
-def _summary(lines: list[str]) -> str:
-    more = f" (+{len(lines) - 1} more)" if len(lines) > 1 else ""
-    return f"{lines[0][:160]}{more}"
+def _summary(lines: list[str], keep: int = 3) -> str:
+    """The first ``keep`` distinct messages on one line, and how many more there were."""
+    distinct = list(dict.fromkeys(line[:160] for line in lines))
+    more = f" (+{len(lines) - keep} more)" if len(distinct) > keep else ""
+    return " | ".join(distinct[:keep]) + more
 
 
 def check_decodable(header: ImageHeader, name: str, max_pixels: int) -> int:
