@@ -344,3 +344,34 @@ def _add_specials(folder: Path, c: Corpus, jpg: bytes) -> None:
     c.add(nl)
     (folder / "new\nline_good.jpg").write_bytes(jpg)
     c.add(folder / "new\nline_good.jpg", good=True)
+
+
+def run_with_peak_rss(cmd: list[str], env: dict[str, str] | None = None) -> tuple[int, bytes, float]:
+    """Run ``cmd`` (stdout discarded) and return (exit code, stderr, its own peak RSS in MiB).
+
+    The peak is the child's VmHWM, read from /proc while it runs: wait4's ru_maxrss would include
+    the memory of the (possibly large) process that spawned it, which Linux carries across exec.
+    """
+    import subprocess
+    import threading
+
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = [0.0]
+
+    def watch() -> None:
+        status = Path(f"/proc/{proc.pid}/status")
+        while proc.poll() is None:
+            try:
+                for line in status.read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        peak[0] = max(peak[0], int(line.split()[1]) / 1024)
+            except OSError:
+                break
+            threading.Event().wait(0.02)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    err = proc.stderr.read()  # until the child closes it, i.e. exits
+    proc.wait()
+    watcher.join()
+    return proc.returncode, err, peak[0]
