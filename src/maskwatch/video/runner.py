@@ -367,8 +367,9 @@ class WatchRunner:
                 if item is _END:
                     return
                 frame, faces, annotated = item
-                if jsonl is not None:
+                if jsonl is not None:  # flushed: a killed run keeps every line of a frame it wrote
                     jsonl.write(json.dumps(frame_record(frame, faces), separators=(",", ":")) + "\n")
+                    jsonl.flush()
                 if video is not None:
                     video.write(annotated if annotated is not None else self.annotator.annotate(frame.image, faces))
                 self.result.frames_written += 1
