@@ -1,9 +1,21 @@
+import os
+import re
+
 import cv2
 import numpy as np
 import pytest
 
+import hostile
 from maskwatch import ImageReadError, ImageTooLargeError, read_image
-from maskwatch.imageio import decode_image, image_size_from_header, iter_image_paths, write_image
+from maskwatch.imageio import (
+    decode_image,
+    display_name,
+    expand_inputs,
+    image_size_from_header,
+    iter_image_paths,
+    read_file,
+    write_image,
+)
 
 from badinputs import bad_files, cmyk_jpeg, exif_rotated, png_header_only, write_jpeg
 
@@ -119,11 +131,138 @@ def test_bytes_input(tmp_path, photo):
     assert read_image(data).shape == photo.shape
 
 
-def test_iter_image_paths_expands_folders_and_globs(tmp_path, photo):
+def test_iter_image_paths_expands_folders_by_content_and_globs(tmp_path, photo):
     (tmp_path / "sub").mkdir()
-    for name in ("b.jpg", "a.png", "sub/c.jpeg", "notes.txt"):
-        (tmp_path / name).write_bytes(b"x")
-    found = iter_image_paths([str(tmp_path)])
-    assert [p.name for p in found] == ["a.png", "b.jpg", "c.jpeg"]
-    assert [p.name for p in iter_image_paths([str(tmp_path / "*.jpg")])] == ["b.jpg"]
+    jpg = write_jpeg(tmp_path / "tmp.jpg", photo).read_bytes()
+    (tmp_path / "tmp.jpg").unlink()
+    for name in ("b.jpg", "a.png", "sub/c.jpeg", "noext", "anim.gif"):
+        (tmp_path / name).write_bytes(jpg)
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / "notes.jpg").write_text("not an image either")
+    found = expand_inputs([str(tmp_path)])
+    assert [p.name for p, _ in found.items] == ["a.png", "anim.gif", "b.jpg", "noext", "c.jpeg"]
+    assert found.skipped == {"not an image": 2}
+    assert "2 not an image" in found.skipped_summary()
+    assert [p.name for p in iter_image_paths([str(tmp_path / "*.jpg")])] == ["b.jpg", "notes.jpg"]
     assert [p.name for p in iter_image_paths([str(tmp_path / "missing.jpg")])] == ["missing.jpg"]
+
+
+def test_every_input_gets_one_answer(tmp_path, photo):
+    jpg = write_jpeg(tmp_path / "p.jpg", photo)
+    (tmp_path / "empty.jpg").mkdir()  # a folder named like an image
+    (tmp_path / "loops").mkdir()
+    os.symlink("loop", tmp_path / "loops" / "loop")
+    os.symlink("self", tmp_path / "self")
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "x.jpg").write_bytes(jpg.read_bytes())
+    os.symlink(real, tmp_path / "link")
+    os.symlink(real, real / "again")  # a folder link into itself: walked once
+    given = [tmp_path / "empty.jpg", tmp_path / "loops", tmp_path / "self", tmp_path / "link", tmp_path / "no*.png"]
+    items = expand_inputs([str(p) for p in given]).items
+    assert [(p.name, err and err.split(": ", 1)[1]) for p, err in items] == [
+        ("empty.jpg", "is a directory of no images"),
+        ("loops", "is a directory of no images (1 file(s) skipped: 1 symlink loop)"),
+        ("self", "symlink loop"),
+        ("x.jpg", None),
+        ("no*.png", "no such file (the pattern matches nothing)"),
+    ]
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda d: os.mkfifo(d / "f.jpg") or d / "f.jpg", "not a regular file (a FIFO)"),
+    (lambda d: os.symlink("/dev/zero", d / "z.jpg") or d / "z.jpg", "not a regular file (a character device)"),
+    (lambda d: os.symlink("nowhere", d / "b.jpg") or d / "b.jpg", "broken symlink"),
+    (lambda d: os.symlink("l.jpg", d / "l.jpg") or d / "l.jpg", "symlink loop"),
+])
+def test_non_regular_files_are_refused_without_reading(tmp_path, make, message):
+    path = make(tmp_path)
+    with pytest.raises(ImageReadError, match=re.escape(message)):
+        read_image(path)  # a FIFO would block forever, /dev/zero fill the memory
+
+
+def test_file_size_limit(tmp_path):
+    path = tmp_path / "big.jpg"
+    path.write_bytes(b"\xff\xd8\xff" + b"\x00" * 2000)
+    with pytest.raises(ImageTooLargeError, match="above the limit"):
+        read_file(path, max_bytes=1000)
+
+
+@pytest.mark.parametrize("name, data, message", [
+    ("rle.bmp", hostile.bmp_rle_bomb(20000, 20000), "20000x20000"),
+    ("screen.gif", hostile.gif_bomb(20000, 20000), "20000x20000"),
+    ("frame.gif", hostile.gif_bomb(20000, 20000, frame=(20000, 20000)), "20000x20000"),
+    ("vp8l.webp", hostile.webp_vp8l_bomb(), "16384x16384"),
+    ("vp8x.webp", hostile.webp_vp8x_bomb(16000, 16000), "16000x16000"),
+    ("plain.tif", hostile.tiff_bomb(20000, 20000), "20000x20000"),
+    ("dup.tif", hostile.tiff_bomb(20000, 20000, "dup"), "20000x20000"),
+    ("many.tif", hostile.tiff_bomb(20000, 20000, "many"), "20000x20000"),
+    ("long8.tif", hostile.tiff_bomb(20000, 20000, "long8"), "20000x20000"),
+    ("tile.tif", hostile.tiff_bomb(40000, 40000, "tile"), "MiB to decode"),
+    ("p.pgm", hostile.pnm_header(40000, 40000), "40000x40000"),
+    ("p.ppm", hostile.pnm_header(20000, 20000, b"P6"), "20000x20000"),
+    ("p.pfm", hostile.pfm_header(20000, 20000), "20000x20000"),
+    ("p.hdr", hostile.hdr_header(20000, 20000), "20000x20000"),
+    ("p.ras", hostile.sunras_header(40000, 40000), "40000x40000"),
+    ("p.jp2", hostile.jp2_codestream(20000, 20000), "20000x20000"),
+    ("p.avif", hostile.avif_bomb(20000, 20000), "20000x20000"),
+    ("progressive.jpg", hostile.progressive_jpeg_bomb(20000, 20000), "progressive or multi-scan"),
+    ("big.png", hostile.png_bomb(20000, 20000), "20000x20000"),
+])
+def test_bombs_are_refused_from_their_header(name, data, message):
+    assert len(data) < 20_000
+    with pytest.raises(ImageTooLargeError, match=re.escape(message)):
+        decode_image(data, name=name)
+
+
+@pytest.mark.parametrize("data, message", [
+    (hostile.exr_bytes(), "OpenEXR"),
+    (hostile.heic_bytes(), "HEIC"),
+    (hostile.jp2_codestream(100, 100, 300), "300 components"),
+    (hostile.zip_bytes(), "unknown format"),
+    (b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom", "maskwatch watch"),
+])
+def test_unsupported_formats_are_refused_typed(data, message):
+    with pytest.raises(ImageReadError, match=message):
+        decode_image(data)
+
+
+def test_decoder_errors_are_typed_and_attributed(capfd):
+    # each of these made cv2.error escape (headers above OpenCV's own pixel limit), or printed
+    # hundreds of unattributed lines
+    for data in (hostile.pnm_header(40000, 40000), hostile.sunras_header(40000, 40000),
+                 hostile.hdr_header(40000, 40000), hostile.exr_bytes(), hostile.tiff_bomb(64, 64)[:120]):
+        with pytest.raises(ImageReadError):
+            decode_image(data, name="x", max_pixels=10**10)
+    assert capfd.readouterr().err == ""  # nothing unattributed on stderr
+
+
+def test_trailing_data_after_a_complete_image_is_accepted(tmp_path, photo):
+    jpg = write_jpeg(tmp_path / "p.jpg", photo).read_bytes()
+    png = write_image(tmp_path / "p.png", photo).read_bytes()
+    for data in (jpg + b"\x00\x00\x00\x18ftypmp42" + bytes(3000), png + hostile.zip_bytes(), png + jpg):
+        assert decode_image(data).shape == photo.shape
+    for data in (jpg[: len(jpg) * 2 // 3], png[: len(png) - 20]):
+        with pytest.raises(ImageReadError, match="truncated"):
+            decode_image(data)
+
+
+def test_jpeg_whose_data_ends_early_is_truncated():
+    """A 600-byte baseline JPEG declaring 20000x20000 used to be decoded at 1/4 scale, grey-filled."""
+    with pytest.raises(ImageReadError, match="truncated image file"):
+        decode_image(hostile.baseline_jpeg_huge_header(20000, 20000), name="bomb.jpg")
+
+
+def test_display_name_is_one_safe_line():
+    assert display_name(os.fsdecode(b"caf\xe9.jpg")) == "caf\\xe9.jpg"
+    assert display_name("a\nb\tc.jpg") == "a\\nb\\tc.jpg"
+    assert display_name("ok é.jpg") == "ok é.jpg"
+
+
+def test_the_gate_is_fast_and_bounded_on_the_fuzz_corpus(tmp_path):
+    corpus = hostile.build_corpus(tmp_path / "c", n_mutations=150, seed=3, specials=False)
+    for name, data in corpus.files.items():
+        try:
+            decode_image(data, name=name)
+        except ImageReadError:
+            pass

@@ -99,7 +99,93 @@ def test_glob_and_options(shared_models, good, tmp_path):
 
 def test_no_inputs_found(tmp_path, capsys):
     assert main(["detect", str(tmp_path / "*.jpg")]) == 1
-    assert "no input images" in capsys.readouterr().err
+    out = capsys.readouterr()
+    assert "the pattern matches nothing" in out.err
+    (rec,) = [json.loads(line) for line in out.out.splitlines()]
+    assert rec["source"] == str(tmp_path / "*.jpg") and "matches nothing" in rec["error"]
+
+
+def test_every_odd_input_gets_one_row(shared_models, good, tmp_path, capsys):
+    import os
+
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    (odd / "folder.jpg").mkdir()
+    (odd / "loops").mkdir()
+    os.symlink("loop", odd / "loops" / "loop")
+    os.mkfifo(odd / "fifo.jpg")
+    os.symlink("/dev/zero", odd / "zero.jpg")
+    os.symlink("self", odd / "self")
+    latin1 = odd / os.fsdecode(b"caf\xe9.jpg")
+    latin1.write_bytes(good.read_bytes())
+    newline = odd / "two\nlines.jpg"
+    newline.write_bytes(b"not an image")
+    (odd / "mixed").mkdir()
+    (odd / "mixed" / "noext").write_bytes(good.read_bytes())
+    (odd / "mixed" / "notes.txt").write_text("hello")
+    inputs = [odd / n for n in ("folder.jpg", "loops", "fifo.jpg", "zero.jpg", "self")] + [latin1, newline, odd / "mixed"]
+    rc = main(["detect", *map(str, inputs), "--no-annotate", "--jsonl", str(tmp_path / "r.jsonl"),
+               "--csv", str(tmp_path / "r.csv"), "--quiet"])
+    assert rc == 1
+    records = read_jsonl(tmp_path / "r.jsonl")
+    got = {r["source"]: r["error"] for r in records}
+    sources = [str(p) for p in inputs[:-1]] + [str(odd / "mixed" / "noext")]
+    assert [r["source"] for r in records] == sources  # one answer each, in order (a FIFO does not hang)
+    assert "is a directory of no images" in got[str(odd / "folder.jpg")]
+    assert "symlink loop" in got[str(odd / "loops")] and "symlink loop" in got[str(odd / "self")]
+    assert "not a regular file (a FIFO)" in got[str(odd / "fifo.jpg")]
+    assert "not a regular file (a character device)" in got[str(odd / "zero.jpg")]
+    assert got[str(latin1)] is None and got[str(odd / "mixed" / "noext")] is None
+    err = capsys.readouterr().err
+    assert "two\\nlines.jpg: not a readable image" in err  # one line, the newline escaped
+    assert "1 file(s) skipped: 1 not an image" in err
+    rows = list(csv.DictReader((tmp_path / "r.csv").open(encoding="utf-8")))
+    assert {r["source"] for r in rows} >= {str(odd / "caf\\xe9.jpg"), str(odd / "two\\nlines.jpg")}
+
+
+def test_existing_outputs_are_not_replaced_without_overwrite(shared_models, good, tmp_path, capsys):
+    jsonl = tmp_path / "r.jsonl"
+    base = ["detect", str(good), "-o", str(tmp_path / "out"), "--jsonl", str(jsonl), "--quiet"]
+    assert main(base) == 0
+    before = jsonl.read_bytes()
+    assert main(base) == 2
+    assert "r.jsonl exists; add --resume" in capsys.readouterr().err
+    assert jsonl.read_bytes() == before
+    assert main(base[:-3] + ["--jsonl", str(tmp_path / "other.jsonl"), "--quiet"]) == 2
+    assert "astro.jpg exists" in capsys.readouterr().err
+    assert main(base + ["--overwrite"]) == 0
+    assert main(["detect", str(good), "-o", str(good), "--quiet"]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_resume_continues_a_killed_batch(shared_models, astronaut, tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(4):
+        write_jpeg(folder / f"p{i}.jpg", astronaut)
+    (folder / "sub").mkdir()
+    write_jpeg(folder / "sub" / "p0.jpg", astronaut)  # same stem: the second is p0_1.jpg in both runs
+    jsonl, csv_path, out = tmp_path / "r.jsonl", tmp_path / "r.csv", tmp_path / "out"
+    args = ["detect", str(folder), "--detector", "yunet", "-o", str(out), "--jsonl", str(jsonl), "--csv", str(csv_path),
+            "--quiet"]
+    assert main(args) == 0
+    full = read_jsonl(jsonl)
+    full_rows = list(csv.DictReader(csv_path.open()))
+    # as a kill would leave it: two complete lines, a torn third, CSV rows of the third
+    lines = jsonl.read_text().splitlines(keepends=True)
+    jsonl.write_text(lines[0] + lines[1] + lines[2][:30])
+    rows = csv_path.read_text().splitlines(keepends=True)
+    csv_path.write_text("".join(rows[:4]))
+    for name in ("p2.jpg", "p0_1.jpg"):  # not done yet: (re)written by the resumed run
+        (out / name).unlink()
+    assert main(args) == 2  # refuses to truncate
+    assert main(args + ["--resume"]) == 0
+    assert "resuming: 2 of 5 input(s) already" in capsys.readouterr().err
+    assert read_jsonl(jsonl) == full  # every photo exactly once, in order
+    assert list(csv.DictReader(csv_path.open())) == full_rows
+    assert sorted(p.name for p in out.iterdir()) == ["p0.jpg", "p0_1.jpg", "p1.jpg", "p2.jpg", "p3.jpg"]
+    assert main(["detect", str(folder), "--resume"]) == 2
+    assert "--resume needs --jsonl" in capsys.readouterr().err
 
 
 def test_console_script_entry_point(shared_models, good, tmp_path):

@@ -144,15 +144,27 @@ class FakeCapture:
 
 
 class FileServer(_LoopbackServer):
-    """Serves one file over HTTP on 127.0.0.1 with byte ranges (as web servers do; FFmpeg seeks)."""
+    """Serves one file over HTTP on 127.0.0.1 with byte ranges (as web servers do; FFmpeg seeks).
 
-    def __init__(self, path: Path):
+    ``drop_at``: the first ``drops`` ranged responses through this byte offset stop there and close the
+    connection, and the ``down_for`` requests after it are refused (503): a network that drops
+    halfway through a video for longer than FFmpeg's own retry.
+    """
+
+    def __init__(self, path: Path, drop_at: int | None = None, drops: int = 1, down_for: int = 0):
         import re
 
         data = Path(path).read_bytes()
+        server_ref = self
+        self.drops_left = drops if drop_at is not None else 0
+        self.down_left = 0
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802
+                if server_ref.down_left:
+                    server_ref.down_left -= 1
+                    self.send_error(503)
+                    return
                 m = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
                 start, end = (int(m[1]), int(m[2]) if m[2] else len(data) - 1) if m else (0, len(data) - 1)
                 self.send_response(206 if m else 200)
@@ -162,8 +174,14 @@ class FileServer(_LoopbackServer):
                 if m:
                     self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
                 self.end_headers()
+                stop = end + 1
+                if server_ref.drops_left and 0 < start < drop_at <= end:  # a read through it, after the opening
+                    server_ref.drops_left -= 1
+                    server_ref.down_left = down_for
+                    stop = drop_at
+                    self.close_connection = True
                 try:
-                    self.wfile.write(data[start:end + 1])
+                    self.wfile.write(data[start:stop])
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 

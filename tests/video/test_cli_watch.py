@@ -89,3 +89,60 @@ def test_ctrl_c_on_the_command_line(shared_models, astronaut, tmp_path, signame)
     assert [json.loads(line)["frame"] for line in lines] == list(range(len(lines)))
     assert count_frames(out) == len(lines)
     assert "interrupted" in err
+
+
+@pytest.mark.parametrize("suffix, codec", [(".mp4", "h264"), (".webm", "vp9")])
+def test_watch_writes_h264_mp4_and_vp9_webm(shared_models, face_video, tmp_path, suffix, codec):
+    av = pytest.importorskip("av", reason="the video extra (PyAV) writes H.264 / VP9")
+    out = tmp_path / f"out{suffix}"
+    assert main(["watch", str(face_video), "-o", str(out), "--quiet"]) == 0
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == codec and stream.codec_context.pix_fmt == "yuv420p"
+        assert ("mp4" if suffix == ".mp4" else "webm") in container.format.name
+        assert sum(1 for _ in container.decode(stream)) == 40
+
+
+def test_sigkill_during_watch_leaves_a_playable_video(shared_models, astronaut, tmp_path):
+    """A real SIGKILL (no handler runs): the fragmented MP4 decodes up to within a second of the kill."""
+    av = pytest.importorskip("av", reason="the video extra (PyAV) writes fragmented MP4")
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from .conftest import moving_frames, write_video
+
+    fps = 15
+    video = write_video(tmp_path / "long.mp4", moving_frames(astronaut, 40) * 15, fps=fps)  # 600 frames
+    out, jl = tmp_path / "out.mp4", tmp_path / "out.jsonl"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    proc = subprocess.Popen([sys.executable, "-m", "maskwatch.cli", "watch", str(video), "-o", str(out),
+                             "--jsonl", str(jl)], env=env, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline and (not jl.exists() or jl.read_text().count("\n") < 4 * fps):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    written = jl.read_text().count("\n")  # frames handed to the video writer (each line goes first)
+    assert 4 * fps <= written < 600
+    with av.open(str(out)) as container:
+        decoded = sum(1 for _ in container.decode(video=0))
+    assert written - fps <= decoded <= written, (written, decoded)
+
+
+def test_watch_truncated_file_warns_and_exits_3(shared_models, astronaut, tmp_path, capsys):
+    import cv2
+
+    from .conftest import moving_frames
+
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 15, (320, 240))
+    for f in moving_frames(astronaut, 60):
+        writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    writer.release()
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    assert main(["watch", str(path), "--jsonl", str(tmp_path / "a.jsonl")]) == 3
+    assert "ended after" in capsys.readouterr().err

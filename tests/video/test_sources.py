@@ -1,3 +1,4 @@
+import cv2
 import numpy as np
 import pytest
 
@@ -99,3 +100,45 @@ def test_video_file_over_http_is_read_frame_by_frame(face_video):
         assert src.kind == "stream" and not src.live and src.frame_count == 40  # finite: nothing dropped
         frames = list(src)
     assert [f.index for f in frames] == list(range(40)) and not src.lost
+
+
+@pytest.mark.parametrize("reconnect", [3, 0])
+def test_video_over_http_that_drops_halfway_is_reopened_at_the_next_frame(tmp_path, astronaut, reconnect):
+    from .conftest import FileServer, moving_frames, write_video
+
+    path = write_video(tmp_path / "long.mp4", moving_frames(astronaut, 120))
+    size = path.stat().st_size
+    with FileServer(path, drop_at=size // 2, down_for=2) as server, \
+            VideoSource(server.url, reconnect_attempts=reconnect, reconnect_delay=0.01) as src:
+        assert src.frame_count == 120 and not src.live
+        frames = list(src)
+    if reconnect:
+        assert [f.index for f in frames] == list(range(120))
+        assert src.reconnects == 1 and not src.lost and not src.ended_early
+        with VideoSource(str(path)) as local:  # the same frames, not a jump back to a keyframe
+            off = [g.index for g, w in zip(frames, local) if np.abs(g.image.astype(int) - w.image).mean() > 2]
+        assert len(off) <= 1, off  # the frame the drop cut in half
+    else:  # no reconnection allowed: reported, not silent
+        assert 20 < len(frames) < 100
+        assert src.lost and src.ended_early
+
+
+def test_truncated_local_file_is_reported(tmp_path, astronaut, caplog):
+    from .conftest import moving_frames
+
+    path = tmp_path / "clip.avi"
+    h, w = 240, 320
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 15, (w, h))
+    for f in moving_frames(astronaut, 60):
+        out.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    out.release()
+    data = path.read_bytes()
+    truncated = tmp_path / "truncated.avi"
+    truncated.write_bytes(data[: len(data) // 2])
+    with caplog.at_level("WARNING"), VideoSource(str(truncated)) as src:
+        frames = list(src)
+    assert src.frame_count == 60 and len(frames) < 45
+    assert src.ended_early and not src.lost
+    assert "ended after" in caplog.text and "truncated" in caplog.text
+    with VideoSource(str(path)) as src:
+        assert len(list(src)) == 60 and not src.ended_early

@@ -230,6 +230,36 @@ def test_422_missing_file_field(client, kwargs):
     _error(client.post("/v1/detect", **kwargs), 422, "'file'")
 
 
+@pytest.mark.parametrize("trick", ["dup", "many", "long8"])
+def test_413_tiff_header_tricks_do_not_bypass_the_gate(client, trick):
+    """A duplicated width tag, 600 tags before it, the width as LONG8: each got through to libtiff."""
+    import hostile
+
+    _error(_post(client, hostile.tiff_bomb(20000, 20000, trick), "bomb.tif"), 413, "20000x20000")
+
+
+def test_413_progressive_jpeg_bomb(client):
+    import hostile
+
+    _error(_post(client, hostile.progressive_jpeg_bomb(20000, 20000), "bomb.jpg"), 413, "progressive")
+
+
+@pytest.mark.parametrize("url, status", [
+    ("/v1/detect?annotate=maybe", 422),  # a query parameter that is not a boolean
+    ("/v1/nowhere", 404),
+])
+def test_every_4xx_has_the_error_shape(client, photo, url, status):
+    r = client.post(url, files={"file": ("p.jpg", photo, "image/jpeg")})
+    assert r.status_code == status
+    assert set(r.json()) == {"error"}, r.json()
+    r = client.get("/v1/detect")
+    assert r.status_code == 405 and set(r.json()) == {"error"}
+
+
+def test_trailing_data_after_the_image_is_accepted(client, photo):
+    assert _post(client, photo + b"\x00\x00\x00\x18ftypmp42" + bytes(5000)).json()["faces"]
+
+
 def test_400_malformed_multipart(client):
     r = client.post("/v1/detect", content=b"--XX\r\nthis is not a part header\r\n\r\n",
                     headers={"content-type": "multipart/form-data; boundary=XX"})
@@ -262,6 +292,33 @@ def server(shared_models):
     yield f"http://127.0.0.1:{port}"
     srv.should_exit = True
     thread.join(10)
+
+
+def test_408_an_upload_slower_than_the_read_timeout(shared_models, photo):
+    """A client that sends its body slowly is cut off after read_timeout, with {"error"}."""
+    uvicorn = pytest.importorskip("uvicorn")
+    port = _free_port()
+    app = create_app(Settings(workers=1, read_timeout=0.5))
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    while not srv.started:
+        time.sleep(0.05)
+    try:
+        boundary = "XyZ"
+        head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"p.jpg\"\r\n"
+                "Content-Type: image/jpeg\r\n\r\n").encode()
+        body = head + photo + f"\r\n--{boundary}--\r\n".encode()
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(f"POST /v1/detect HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
+                         f"Content-Type: multipart/form-data; boundary={boundary}\r\n\r\n".encode() + body[:100])
+            t0 = time.monotonic()
+            reply = sock.recv(65536).decode("latin-1")  # the rest never comes
+        assert time.monotonic() - t0 < 5
+        assert reply.startswith("HTTP/1.1 408") and '{"error":"the upload was not received within 0.5 s"}' in reply
+    finally:
+        srv.should_exit = True
+        thread.join(10)
 
 
 def test_concurrent_requests_over_http(server, photo):

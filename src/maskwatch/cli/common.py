@@ -52,14 +52,21 @@ def pipeline_from_args(args: argparse.Namespace, calibrate: bool | None = None, 
 
 
 @contextlib.contextmanager
-def open_output(path: str | None) -> Iterator[IO[str]]:
-    """A text file for writing, or stdout for ``None`` / ``-``."""
+def open_output(path: str | None, mode: str = "w") -> Iterator[IO[str]]:
+    """A text file for writing (``mode`` ``"a"`` appends), or stdout for ``None`` / ``-``."""
     if path in (None, "-"):
         yield sys.stdout
         return
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as fh:
+    with open(path, mode, newline="", encoding="utf-8", errors="backslashreplace") as fh:
         yield fh
+
+
+def note(message: str) -> None:
+    """One informational line on stderr (keeps any progress bar intact)."""
+    from tqdm import tqdm
+
+    tqdm.write(f"maskwatch: {message}", file=sys.stderr)
 
 
 def progress(iterable, total: int, desc: str, enabled: bool):

@@ -13,7 +13,7 @@ HELP = "serve the REST API (FastAPI)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..web.uploads import DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_MAX_UPLOAD_PIXELS
+    from ..web.uploads import DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_MAX_UPLOAD_PIXELS, DEFAULT_READ_TIMEOUT
     from .common import add_detector_arguments
 
     p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 exposes it to the network)")
@@ -26,6 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="largest accepted upload in MiB (413 above it)")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_UPLOAD_PIXELS,
                    help="largest accepted image in pixels (413 above it)")
+    p.add_argument("--read-timeout", type=float, default=DEFAULT_READ_TIMEOUT,
+                   help="seconds a client has to send a whole upload (408 after it)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
                    help="uvicorn log level")
     add_detector_arguments(p, preset="api")
@@ -38,7 +40,7 @@ def settings_from_args(args: argparse.Namespace):
     return Settings(detector=args.detector, scale=args.scale, score_threshold=args.score_threshold,
                     min_face=args.min_face, tile=args.tile, min_side=args.min_side, classifier=args.classifier,
                     max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels,
-                    opencv_threads=args.opencv_threads, **extra)
+                    opencv_threads=args.opencv_threads, read_timeout=args.read_timeout, **extra)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,8 +5,9 @@ SOURCE is a webcam index (0), a video file, or a stream URL (rtsp://, http://, .
 OpenCV's FFmpeg backend opens). Outputs, each optional: an annotated video (--output), one JSON
 line per processed frame (--jsonl), per-second label counts (--csv), a chart (--chart) and a
 summary (always on stderr; as JSON with --summary). A live stream that drops is reopened with
-back-off. Ctrl-C stops early and still finishes every output (exit code 130); a lost stream
-exits with 1, a source that never opens with 2.
+back-off, and so is a video served over the network that ends before its declared length. Ctrl-C
+stops early and still finishes every output (exit code 130); a lost stream exits with 1, a source
+that never opens with 2, a file that ends before its declared length (truncated) with 3.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     d = TrackingConfig()
     p.add_argument("source", metavar="SOURCE", help="webcam index (0), video file, or stream URL (rtsp://, http://)")
     out = p.add_argument_group("outputs")
-    out.add_argument("-o", "--output", default=None, help="write the annotated video here (.mp4, .avi)")
+    out.add_argument("-o", "--output", default=None,
+                     help="write the annotated video here: .mp4 (H.264, fragmented: playable even if the run is "
+                          "killed), .webm (VP9), .mkv, .avi (Motion JPEG); H.264 and VP9 need the video extra (PyAV)")
     out.add_argument("--jsonl", default=None, help="one JSON line per processed frame to this file ('-': stdout)")
     out.add_argument("--csv", default=None, help="per-second face counts per label to this CSV file")
     out.add_argument("--chart", default=None, help="compliance-over-time chart to this PNG file")
@@ -99,6 +102,9 @@ def format_summary(result) -> str:
         lines.append("interrupted: outputs finished up to the last processed frame")
     if result.source_lost:
         lines.append("the stream was lost and did not come back")
+    elif result.ended_early:
+        lines.append(f"warning: the source ended after {result.frames_read} of its declared frames "
+                     "(truncated or damaged file)")
     return "\n".join(lines)
 
 
@@ -162,5 +168,7 @@ def _watch(args: argparse.Namespace, source, config, show: bool) -> int:
         print(format_summary(result), file=sys.stderr, flush=True)
     if result.interrupted:
         return 130
-    return 1 if result.source_lost else 0
+    if result.source_lost:
+        return 1
+    return 3 if result.ended_early else 0
 

@@ -5,8 +5,10 @@
 backend opens). Frames come out as `Frame` objects holding an RGB uint8 image.
 
 Live sources (webcams and streams) are reconnected with a bounded exponential back-off when they
-stop delivering frames; files end at their last frame. Nothing here prints: problems are logged
-or raised as `VideoSourceError`.
+stop delivering frames; so is a video file served over the network that ends before its declared
+frame count (reopened at the next frame). A local file that ends early is reported
+(`VideoSource.ended_early`, a warning). Nothing here prints: problems are logged or raised as
+`VideoSourceError`.
 """
 
 from __future__ import annotations
@@ -121,6 +123,8 @@ class VideoSource:
         self._sleep = sleep
         self.reconnects = 0  #: successful reconnections so far
         self.lost = False  #: a live source stopped and could not be reopened
+        self.ended_early = False  #: a finite source ended before its declared frame count
+        self._stalls = 0  # reconnections in a row without a new frame
         self._index = 0
         self._t0: float | None = None
         if self.kind == "file":
@@ -187,6 +191,23 @@ class VideoSource:
         log.error("%s: lost after %d reconnection attempts", self.name, self.reconnect_attempts)
         return False
 
+    def _short_of_declared(self) -> bool:
+        """Whether a finite source stopped before its declared frame count (beyond a small slack:
+        some containers only estimate it)."""
+        n = self.frame_count
+        return bool(n) and self._index < n - max(2, n // 100)
+
+    def _reopen_at(self, index: int) -> bool:
+        """Reconnect a finite network source and position it at frame ``index``."""
+        if self._stalls >= max(1, self.reconnect_attempts) or not self._reconnect():
+            return False
+        self._stalls += 1
+        if index and not self._cap.set(cv2.CAP_PROP_POS_FRAMES, index):
+            for _ in range(index):  # cannot seek: skip forward
+                if not self._cap.grab():
+                    break
+        return True
+
     def read(self) -> Frame | None:
         """The next frame, or ``None`` at the end of a file or when a live source is lost."""
         if self._pending is not None:
@@ -196,9 +217,20 @@ class VideoSource:
             while self._cap is not None:
                 ok, bgr = self._cap.read()
                 if ok and bgr is not None:
+                    self._stalls = 0
                     break
                 bgr = None
                 if not self.live:
+                    if self._short_of_declared():
+                        if self.kind == "stream":
+                            log.warning("%s: ended at frame %d of %d", self.name, self._index, self.frame_count)
+                            if self._reopen_at(self._index):
+                                continue
+                            self.lost = True
+                        self.ended_early = True
+                        log.warning("%s: ended after %d of its %d frames (%s)", self.name, self._index,
+                                    self.frame_count, "the stream did not come back" if self.lost else
+                                    "the file is truncated or damaged")
                     break
                 if not self._reconnect():
                     self.lost = True

@@ -7,25 +7,31 @@ received it, and no name from a request is ever used as a path.
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field
 from typing import AsyncIterator
 
-from ..errors import ImageReadError, ImageTooLargeError, MaskwatchError
-from ..imageio import image_size_from_header
+from ..errors import ImageReadError, MaskwatchError
+from ..imageheader import IMAGE_FORMATS, UNSUPPORTED_FORMATS, VIDEO_FORMATS, read_header, sniff
+from ..imageio import check_decodable
 
 #: Default maximum upload size (bytes); the API answers 413 above it.
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
-#: Default maximum decoded image size (pixels); larger images are refused (413) unless a JPEG can be
-#: decoded at a reduced scale below it.
+#: Default maximum decoded image size (pixels); larger images are refused (413) unless a baseline
+#: JPEG can be decoded at a reduced scale below it.
 DEFAULT_MAX_UPLOAD_PIXELS = 40_000_000
 
-IMAGE_TYPES = ("jpeg", "png", "bmp", "webp", "tiff", "gif")
-VIDEO_TYPES = ("mp4", "mov", "webm", "avi")
+#: Seconds a client has to send a whole upload (HTTP 408 after it).
+DEFAULT_READ_TIMEOUT = 30.0
+
+#: What the decoding gate accepts (`maskwatch.imageheader`); the type is sniffed from the bytes.
+IMAGE_TYPES = IMAGE_FORMATS
+VIDEO_TYPES = VIDEO_FORMATS
 
 MEDIA_TYPES = {
     "jpeg": "image/jpeg", "png": "image/png", "bmp": "image/bmp", "webp": "image/webp", "tiff": "image/tiff",
-    "gif": "image/gif", "mp4": "video/mp4", "mov": "video/quicktime", "webm": "video/webm", "avi": "video/x-msvideo",
+    "gif": "image/gif", "avif": "image/avif", "jp2": "image/jp2", "pnm": "image/x-portable-anymap",
+    "pfm": "image/x-portable-floatmap", "sunras": "image/x-sun-raster", "hdr": "image/vnd.radiance",
+    "mp4": "video/mp4", "mov": "video/quicktime", "webm": "video/webm", "avi": "video/x-msvideo",
 }
 
 
@@ -41,99 +47,38 @@ class MissingFieldError(MaskwatchError):
     """A multipart request lacks the expected field (HTTP 422)."""
 
 
-def sniff(data: bytes) -> str | None:
-    """The format of ``data`` from its first bytes (``"jpeg"``, ``"png"``, ..., ``"mp4"``), or ``None``.
-
-    >>> sniff(b"\\x89PNG\\r\\n\\x1a\\n....")
-    'png'
-    """
-    head = bytes(data[:16])
-    if head[:3] == b"\xff\xd8\xff":
-        return "jpeg"
-    if head[:8] == b"\x89PNG\r\n\x1a\n":
-        return "png"
-    if head[:2] == b"BM" and len(head) >= 14:
-        return "bmp"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp"
-    if head[:4] in (b"II*\x00", b"MM\x00*"):
-        return "tiff"
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return "gif"
-    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
-        return "avi"
-    if head[:4] == b"\x1a\x45\xdf\xa3":
-        return "webm"  # EBML: WebM / Matroska
-    if head[4:8] == b"ftyp":
-        return "mov" if head[8:10] == b"qt" else "mp4"
-    return None
-
-
-def _tiff_size(data: bytes) -> tuple[int, int] | None:
-    order = "<" if data[:2] == b"II" else ">"
-    (ifd,) = struct.unpack(order + "I", data[4:8])
-    if ifd + 2 > len(data):
-        return None
-    (count,) = struct.unpack(order + "H", data[ifd : ifd + 2])
-    dims: dict[int, int] = {}
-    for i in range(min(count, 512)):
-        entry = data[ifd + 2 + 12 * i : ifd + 14 + 12 * i]
-        if len(entry) < 12:
-            break
-        tag, kind = struct.unpack(order + "HH", entry[:4])
-        if tag in (256, 257):
-            dims[tag] = struct.unpack(order + ("H" if kind == 3 else "I"), entry[8:10] if kind == 3 else entry[8:12])[0]
-    return (dims[256], dims[257]) if len(dims) == 2 else None
-
-
 def declared_size(data: bytes, kind: str | None = None) -> tuple[int, int] | None:
     """(width, height) an image declares in its header, without decoding; ``None`` if unknown.
 
     Lets a decompression bomb (a small file declaring a huge image) be refused before decoding.
     """
-    kind = kind or sniff(data)
     try:
-        if kind in ("jpeg", "png"):
-            return image_size_from_header(data)
-        if kind == "gif":
-            return struct.unpack("<HH", data[6:10])
-        if kind == "bmp":
-            w, h = struct.unpack("<ii", data[18:26])
-            return abs(w), abs(h)
-        if kind == "webp":
-            chunk = data[12:16]
-            if chunk == b"VP8 ":
-                w, h = struct.unpack("<HH", data[26:30])
-                return w & 0x3FFF, h & 0x3FFF
-            if chunk == b"VP8L":
-                (bits,) = struct.unpack("<I", data[21:25])
-                return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-            if chunk == b"VP8X":
-                return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
-        if kind == "tiff":
-            return _tiff_size(data)
-    except struct.error:  # header cut short: the decoder reports it
+        header = read_header(data)
+    except ImageReadError:
         return None
-    return None
+    return header.width, header.height
 
 
 def check_image_bytes(data: bytes, name: str = "upload", max_pixels: int | None = None) -> str:
-    """The sniffed image format of ``data``.
+    """The sniffed image format of ``data``, checked by the decoding gate before any decoding.
 
     Raises:
         UnsupportedMediaError: ``data`` is not one of `IMAGE_TYPES`.
-        ImageTooLargeError: its header declares more than ``max_pixels`` pixels (JPEG excepted: it
-            can be decoded at a reduced scale, see `maskwatch.imageio.decode_image`).
+        ImageTooLargeError: its header declares more than ``max_pixels`` pixels (a baseline JPEG
+            excepted: it is decoded at a reduced scale, see `maskwatch.imageio.decode_image`), or
+            its decoder would need too much memory.
+        ImageReadError: its header is cut short or malformed.
     """
     kind = sniff(data)
     if kind not in IMAGE_TYPES:
-        what = "empty" if not data else (f"a {kind} video" if kind else "not a recognised image")
+        what = "empty" if not data else (
+            f"a {kind} video" if kind in VIDEO_TYPES else UNSUPPORTED_FORMATS.get(kind, "not a recognised image"))
         raise UnsupportedMediaError(
             f"{name}: {what}; expected an image ({', '.join(t.upper() for t in IMAGE_TYPES)})"
         )
-    size = declared_size(data, kind) if max_pixels and kind != "jpeg" else None
-    if size and size[0] * size[1] > max_pixels:
-        raise ImageTooLargeError(f"{name}: image is {size[0]}x{size[1]}, above the limit of {max_pixels} pixels")
+    header = read_header(data, name)
+    if max_pixels:
+        check_decodable(header, name, max_pixels)
     return kind
 
 
