@@ -65,3 +65,18 @@ class EarlyStopping:
             return True, False
         self.stale += 1
         return False, self.stopped
+
+
+def start_run(output: str | Path, config: dict[str, Any], threads: int = 0, seed: int = 0) -> Path:
+    """The run folder (created) with its ``config.json``; torch's threads and the seeds set."""
+    import json
+    import random
+
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    if threads:
+        torch.set_num_threads(threads)
+    random.seed(seed)
+    torch.manual_seed(seed)
+    (out / "config.json").write_text(json.dumps(config, indent=1))
+    return out

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import random
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -28,8 +26,9 @@ from ...datasets import SourceLayout, VocImage
 from ...detectors.maskwatch import CenterNetDetector
 from ...faces import Faces
 from ...labels import LABELS
-from ..checkpoint import EarlyStopping, checkpoint_state, load_state, save_checkpoint
+from ..checkpoint import start_run, EarlyStopping, checkpoint_state, load_state, save_checkpoint
 from ..detector_config import DetectorConfig
+from ..schedule import validation_metrics, warmup_cosine
 from .data import Cached, cache_images, closeup_cache, make_batch, split_images
 from .loss import detection_loss
 from .model import MEAN, STD, STRIDE, CenterFaceNet, spec_for
@@ -58,29 +57,17 @@ class TorchDetector(CenterNetDetector):
 
 def evaluate(model: CenterFaceNet, images: list[VocImage], scale: float) -> dict[str, Any]:
     """Validation metrics (mAP@0.5, face AP and recall, per-class AP) of the model in eval mode."""
-    from ...evaluation import detection_metrics, run_pipeline
-
     model.eval()
-    m = detection_metrics(run_pipeline(TorchDetector(model, scale), images))
-    return {k: m.get(k) for k in ("mAP50", "face_AP50", "face_recall", "AP50")}
+    return validation_metrics(TorchDetector(model, scale), images)
 
 
 def _lr_at(step: int, total: int, cfg: DetectorConfig) -> float:
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    t = (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps)
-    return cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+    return warmup_cosine(step, total, cfg.lr, cfg.warmup_steps)
 
 
 def fit(cfg: DetectorConfig, progress: bool = True, layout: SourceLayout | None = None) -> Path:
     """Train; returns the run folder (config.json, split.json, history.json, last.pt, best.pt)."""
-    out = Path(cfg.output)
-    out.mkdir(parents=True, exist_ok=True)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    random.seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
-    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
+    out = start_run(cfg.output, asdict(cfg), cfg.threads, cfg.seed)
     train_imgs, val_imgs = split_images(cfg, layout)
     (out / "split.json").write_text(json.dumps({"train": [str(i.path) for i in train_imgs],
                                                 "val": [str(i.path) for i in val_imgs]}))

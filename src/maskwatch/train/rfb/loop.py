@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import random
+
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,7 +24,8 @@ from ...detectors import rfb
 from ...faces import Faces
 from ...labels import LABELS
 from ...spec import ModelSpec
-from ..checkpoint import checkpoint_state, load_state, save_checkpoint
+from ..checkpoint import start_run, checkpoint_state, load_state, save_checkpoint
+from ..schedule import validation_metrics, warmup_cosine
 from .data import Augmenter, AugmentConfig, Sample, load_samples, match
 from .loss import multibox_loss
 from .model import RFBDetector, init_from_upstream
@@ -93,7 +93,7 @@ class TorchRFB(rfb.RFBDecoder):
 
     def __init__(self, model: RFBDetector, spec: ModelSpec, score_threshold: float = 0.05):
         self.model = model
-        super().__init__(spec, score_threshold)
+        super().__init__(spec, score_threshold, min_side=int(spec.extra.get("min_side", 0)))
 
     @torch.no_grad()
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -107,11 +107,8 @@ class TorchRFB(rfb.RFBDecoder):
 
 def evaluate(model: RFBDetector, images: list[VocImage], spec: ModelSpec) -> dict[str, Any]:
     """Validation metrics (mAP@0.5, face AP and recall, per-class AP) of the model in eval mode."""
-    from ...evaluation import detection_metrics, run_pipeline
-
     model.eval()
-    m = detection_metrics(run_pipeline(TorchRFB(model, spec), images))
-    return {k: m.get(k) for k in ("mAP50", "face_AP50", "face_recall", "AP50")}
+    return validation_metrics(TorchRFB(model, spec), images)
 
 
 def make_batch(aug: Augmenter, size: int, n: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
@@ -127,10 +124,7 @@ def make_batch(aug: Augmenter, size: int, n: int, rng: np.random.Generator) -> d
 
 
 def lr_at(step: int, total: int, cfg: RFBConfig) -> float:
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    t = (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps)
-    return cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+    return warmup_cosine(step, total, cfg.lr, cfg.warmup_steps)
 
 
 def train_one_epoch(model: RFBDetector, opt: torch.optim.Optimizer, aug: Augmenter, cfg: RFBConfig, epoch: int,
@@ -172,13 +166,7 @@ def load_checkpoint(path: str | Path) -> tuple[RFBDetector, ModelSpec, dict]:
 
 def fit(cfg: RFBConfig, progress: bool = True, on_epoch: Callable[[dict], None] | None = None) -> Path:
     """Train; returns the run folder (config.json, split.json, history.json, last.pt, best.pt)."""
-    out = Path(cfg.output)
-    out.mkdir(parents=True, exist_ok=True)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    random.seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
-    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
+    out = start_run(cfg.output, asdict(cfg), cfg.threads, cfg.seed)
     splits = split_images(cfg)
     (out / "split.json").write_text(json.dumps({k: {"train": [i.path.name for i in tr], "val": [i.path.name for i in va]}
                                                 for k, (tr, va) in splits.items()}, indent=0))
