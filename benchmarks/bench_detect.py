@@ -1,21 +1,22 @@
-"""Detector x input scale -> mAP@0.5, face recall, latency; plus a 640x480 frame timing vs. peers.
+"""Photo pipelines side by side with the published peers: accuracy, time per photo, Pareto front.
 
-    MASKWATCH_MODELS=../shared/models python benchmarks/bench_detect.py --shared ../shared
+    python benchmarks/bench_detect.py --shared ../shared
 
-1. Runs `maskwatch.evaluation` (the end-to-end evaluation behind ``maskwatch eval``) on the
-   validation split of fmd (the default classifier's validation images) for every configuration:
-   each detector at several input scales, followed by the default mask classifier (two passes) and,
-   for maskwatch's own detector, also alone (one pass).
-2. Times each configuration on one 640x480 frame with up to 5 faces (an fmd validation photo
-   resized to 640x480): median of --repeat runs after warm-up, detector pass and whole pipeline,
-   together with the peer face-mask detectors in ../shared/peers (forward pass + decoding, read
-   in place). All are timed round-robin, one call each per round, so background load hits every
-   configuration alike (``--timing-only`` re-times without re-evaluating). Every ONNX Runtime
-   session, the peers' included, runs without idle spinning (`maskwatch.onnxmodel.SPINNING`), so
-   one configuration's threads do not slow the next one in the round.
+Every configuration and every peer (../shared/peers: AIZOO's SSD, Ultra-Light's RFB-640
+masked-face detector, the classic res10 SSD + Keras tutorial) runs in one interleaved loop: for
+each photo, one call of each, so background load affects all alike. For each:
 
-Writes benchmarks/results/detect.json and the Markdown table docs/detection.md. Use all cores the
-target has (2 here); the numbers are medians, but a busy machine still inflates them.
+* accuracy on fmd's 138 validation photos (the split every maskwatch benchmark scores): mAP@0.5
+  over the three classes, the two-class compliance mAP@0.5 (with_mask vs not compliant, the only
+  classes the peers have), face AP@0.5 and recall, recall of faces under 16 px, and on ilc's
+  305 validation photos (`maskwatch.datasets.hash_split`) mAP@0.5 and mask_worn_incorrectly AP;
+* false faces per close-up photo (faces beyond the one face of each of 240 close-ups of the
+  classification sets; `maskwatch.evaluation.closeups`);
+* the median time per fmd photo (decode excluded) and per 640x480 frame (``--repeat`` rounds),
+  and each as a speed ratio to AIZOO and Ultra-Light (peer ms / our ms: >= 1 is as fast or faster).
+
+Writes benchmarks/results/detect.json, the table in docs/detection.md, the compact Pareto table in
+README.md (between the bench_detect markers) and docs/img/pareto.png (ms per photo vs mAP@0.5).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -32,36 +34,28 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-#: (detector, scale, classifier, box calibration, score threshold) — classifier "default" (two
-#: passes) or None (detector alone); calibration: the detector's registry entry (maskwatch.detectors); score threshold None: the detector's default. Scale "S, long side >= N": scale S with
-#: small images upscaled to a longer side of N px (0.8 and 512: a 640x480 frame runs at 512x384, an
-#: fmd photo of 400 px is upscaled to 512 — the same faces at the same size). "yunet+maskwatch" rows: the ensemble
-#: (`maskwatch.detectors.ensemble`) as `maskwatch.load()` builds it; threshold "agreement": each member's face is
-#: kept alone from 0.2 (YuNet) / 0.5 (maskwatch), and down to 0.02 / 0.3 where the other member finds
-#: it too (`maskwatch.detectors.ensemble.YUNET_MASKWATCH`; bench_refinements.py compares plain thresholds).
-W512, W640, W800 = "0.8, long side >= 512", "1.0, long side >= 640", "1.0, long side >= 800"
-CONFIGS: list[tuple[str, float | str, str | None, bool, float | str | None]] = [
-    ("yunet", 1.0, "default", False, None), ("yunet", 2.0, "default", False, None),
-    ("yunet", 3.0, "default", False, None), ("yunet", 2.0, "default", True, 0.2),
-    ("yunet", W800, "default", True, 0.2), ("yunet", 3.0, "default", True, 0.3),
-    ("ssd", 1.0, "default", False, None), ("ssd", 2.0, "default", False, None), ("ssd", 3.0, "default", True, 0.3),
-    ("haar", 1.0, "default", False, None), ("haar", 2.0, "default", False, None),
-    ("maskwatch", W640, None, False, 0.3), ("maskwatch", W640, "default", False, 0.3),
-    ("maskwatch", W640, None, False, 0.1), ("maskwatch", W640, "default", False, 0.1),
-    ("maskwatch", W800, "default", False, 0.3), ("maskwatch", 1.5, "default", False, 0.3),
-    ("maskwatch", W640, "default", False, 0.5),
-    ("maskwatch", W512, None, False, 0.3), ("maskwatch", W512, "default", False, 0.3),
-    ("maskwatch-fp32", W640, None, False, 0.3), ("maskwatch-fp32", W640, "default", False, 0.3),
-    ("yunet+maskwatch", "default", "default", True, "agreement"),
+#: (row name, `maskwatch.load` arguments, is it the default). "maskwatch" is the shipped single-pass
+#: detector (`maskwatch.detectors.rfb`); the others are the earlier stack's parts, kept for comparison.
+CONFIGS: list[tuple[str, dict[str, Any], bool]] = [
+    ("rfb, 1 pass, long side >= 640", {"detector": "rfb", "classifier": None}, True),
+    ("rfb, 1 pass, long side >= 512", {"detector": "rfb", "classifier": None, "min_side": 512}, False),
+    ("rfb, 1 pass, long side >= 800", {"detector": "rfb", "classifier": None, "min_side": 800}, False),
+    ("rfb, 1 pass, long side >= 640, score 0.3", {"detector": "rfb", "classifier": None, "score_threshold": 0.3}, False),
+    ("rfb, 1 pass, scale 1 (no upscaling)", {"detector": "rfb", "classifier": None, "scale": 1.0}, False),
+    ("rfb + classifier (2 passes)", {"detector": "rfb", "classifier": "default"}, False),
+    ("yunet+maskwatch + classifier (3 networks, previous default)", {"detector": "yunet+maskwatch"}, False),
+    ("centernet, 1 pass (previous own detector)", {"detector": "maskwatch", "classifier": None}, False),
+    ("yunet + classifier", {"detector": "yunet"}, False),
+    ("ssd + classifier", {"detector": "ssd", "scale": 2.0}, False),
+    ("haar + classifier", {"detector": "haar", "scale": 2.0}, False),
 ]
-#: The row that is maskwatch.load()'s default.
-DEFAULT_ROW = ("yunet+maskwatch", "default", 2, True, "agreement")
+PEER_NAMES = {"AIZOO SSD 260": "aizoo", "ultralight RFB-640": "ultralight"}
 
 
 def cpu_name() -> str:
-    """The CPU model and whether it has VNNI (int8 dot products; without it ONNX Runtime's int8 kernels
-    add uint8 x int8 products in int16, see `maskwatch.train.export.quantize_qdq`)."""
+    """The CPU model and whether it has VNNI (int8 dot products)."""
     try:
         info = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -73,38 +67,25 @@ def cpu_name() -> str:
     return f"{model} ({vnni})"
 
 
-def closeups(shared: Path) -> list[np.ndarray]:
-    """Close-up photos of one face each (the classification crop sets, other sources than fmd)."""
-    from maskwatch.evaluation.closeups import BENCHMARK_PER_CLASS, closeup_files
-    from maskwatch.imageio import read_image
-
-    return [read_image(f) for f, _ in closeup_files(shared / "data" / "crops", BENCHMARK_PER_CLASS)]
-
-
-def false_faces(detector: Any, photos: list[np.ndarray]) -> float | None:
-    """Faces found beyond the one face of each close-up photo, per photo."""
-    if not photos:
-        return None
-    return float(np.mean([max(len(detector.detect(p)) - 1, 0) for p in photos]))
-
-
-def interleaved_ms(fns: dict[str, Callable[[], Any]], repeat: int, warmup: int = 2) -> dict[str, float]:
-    """Median ms of each function, timed round-robin (one call of each per round), so that other
-    load on the machine affects every configuration alike."""
+def interleaved(fns: dict[str, Callable[[np.ndarray], Any]], images: list[np.ndarray], warmup: int = 2
+                ) -> tuple[dict[str, list[Any]], dict[str, list[float]]]:
+    """Each function on each image, round-robin per image: ``(outputs, seconds)`` per function."""
     for fn in fns.values():
         for _ in range(warmup):
-            fn()
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeat):
+            fn(images[0])
+    outs: dict[str, list[Any]] = {k: [] for k in fns}
+    secs: dict[str, list[float]] = {k: [] for k in fns}
+    for image in images:
         for key, fn in fns.items():
             t0 = time.perf_counter()
-            fn()
-            times[key].append(time.perf_counter() - t0)
-    return {k: float(np.median(v) * 1000) for k, v in times.items()}
+            out = fn(image)
+            secs[key].append(time.perf_counter() - t0)
+            outs[key].append(out)
+    return outs, secs
 
 
-def test_frame(images: list, max_faces: int = 5) -> tuple[np.ndarray, str]:
-    """A 640x480 RGB frame: the validation photo with the most (<= max_faces) faces, resized."""
+def frame_640x480(images: list, max_faces: int = 5) -> tuple[np.ndarray, str]:
+    """The validation photo with the most (<= max_faces) faces, resized to 640x480."""
     from maskwatch.imageio import read_image
 
     cands = sorted((im for im in images if 1 <= len(im.boxes) <= max_faces), key=lambda im: (-len(im.boxes), im.stem))
@@ -112,155 +93,99 @@ def test_frame(images: list, max_faces: int = 5) -> tuple[np.ndarray, str]:
     return cv2.resize(read_image(im.path), (640, 480), interpolation=cv2.INTER_LINEAR), f"{im.path.name} ({len(im.boxes)} faces)"
 
 
-def peer_runners(peers: Path, frame: np.ndarray, models: Path) -> dict[str, Callable[[], None]]:
-    """One call = one 640x480 frame through each peer detector (forward + light decoding)."""
-    from maskwatch import ops
-    from maskwatch.onnxmodel import onnx_session
+def metrics(gt: list, faces: list, secs: list[float]) -> dict[str, Any]:
+    from maskwatch.evaluation.detection import ImageResult, detection_metrics
 
-    out: dict[str, Callable[[], None]] = {}
-    rfb = peers / "ultralight_RFB-640-masked_face-v2.onnx"
-    if rfb.is_file():
-        sess = onnx_session(rfb)  # maskwatch's session options: no idle spinning between rounds
-        name = sess.get_inputs()[0].name
-
-        def run_rfb() -> None:
-            x = ((cv2.resize(frame, (640, 480)).astype(np.float32) - 127) / 128).transpose(2, 0, 1)[None]
-            scores, boxes = sess.run(None, {name: x})
-            for c in (1, 2):
-                keep = scores[0, :, c] > 0.5
-                ops.nms(boxes[0, keep] * np.float32([640, 480, 640, 480]), scores[0, keep, c], 0.4)
-
-        out["ultralight RFB-640 masked-face (1 pass)"] = run_rfb
-    aizoo = peers / "aizoo_face_mask_detection.caffemodel"
-    if aizoo.is_file():
-        net = cv2.dnn.readNetFromCaffe(str(peers / "aizoo_face_mask_detection.prototxt"), str(aizoo))
-
-        def run_aizoo() -> None:
-            blob = cv2.dnn.blobFromImage(frame, 1 / 255.0, (260, 260))
-            net.setInput(blob)
-            net.forward(net.getUnconnectedOutLayersNames())
-
-        out["AIZOO SSD 260x260 (1 pass, forward only)"] = run_aizoo
-    keras = peers / "chandrikadeb_mask_detector.onnx"
-    if keras.is_file() and (models / "res10_deploy.prototxt").is_file():
-        ssd = cv2.dnn.readNetFromCaffe(str(models / "res10_deploy.prototxt"),
-                                       str(models / "res10_300x300_ssd_iter_140000.caffemodel"))
-        clf = onnx_session(keras)
-        cname = clf.get_inputs()[0].name
-
-        def run_tutorial() -> None:
-            bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
-            ssd.setInput(cv2.dnn.blobFromImage(bgr, 1.0, (300, 300), (104.0, 177.0, 123.0)))
-            det = ssd.forward()[0, 0]
-            det = det[det[:, 2] > 0.5][:5]
-            crops = ops.crop_faces(frame, det[:, 3:7] * np.float32([640, 480, 640, 480]), 224, 0.0) if len(det) else \
-                np.zeros((0, 224, 224, 3), np.uint8)
-            if len(crops):
-                clf.run(None, {cname: crops.astype(np.float32) / 127.5 - 1})
-
-        out["chandrikadeb tutorial: res10 SSD + Keras MobileNetV2 (2 passes)"] = run_tutorial
-    return out
+    m = detection_metrics([ImageResult(g, f, s) for g, f, s in zip(gt, faces, secs)])
+    return {"mAP50": m["mAP50"], "mAP50_ci95": m.get("mAP50_ci95"), "mAP50_95": m.get("mAP50_95"),
+            "compliance_mAP50": (m.get("compliance") or {}).get("mAP50"), "face_AP50": m["face_AP50"],
+            "face_recall": m["face_recall"], "AP50": m["AP50"],
+            "face_recall_tiny": (m["by_size"].get("tiny (<16)") or {}).get("face_recall")}
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
-    p.add_argument("--repeat", type=int, default=30, help="timed runs per configuration on the 640x480 frame")
-    p.add_argument("--limit", type=int, default=None, help="evaluate only N validation images (quick check)")
-    p.add_argument("--only", nargs="*", default=None,
-                   help="detector names to run (default: all available); other rows are kept from --json")
-    p.add_argument("--detector-model", type=Path, default=None,
-                   help="fp32 maskwatch detector ONNX for the maskwatch-fp32 rows (default: skip them); the "
-                        "maskwatch rows use the shipped int8 model")
-    p.add_argument("--timing-only", action="store_true",
-                   help="only re-time the configurations; accuracy columns are kept from --json")
+    p.add_argument("--repeat", type=int, default=30, help="timed rounds on the 640x480 frame")
+    p.add_argument("--limit", type=int, default=None, help="only N photos per dataset (quick check)")
+    p.add_argument("--only", nargs="*", default=None, help="row names to run (default: all)")
     p.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "detect.json")
     p.add_argument("--markdown", type=Path, default=ROOT / "docs" / "detection.md")
+    p.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    p.add_argument("--plot", type=Path, default=ROOT / "docs" / "img" / "pareto.png")
     args = p.parse_args()
     os.environ.setdefault("MASKWATCH_MODELS", str(args.shared / "models"))
 
+    import peers as peer_models
+    from tqdm import tqdm
+
     import maskwatch
     from maskwatch.cli.layout import SHARED_LAYOUT
-    from maskwatch.detectors import Calibrated, build, describe, entry
-    from maskwatch.evaluation import evaluate_detection, load_split
-    from maskwatch.pipeline import Pipeline
+    from maskwatch.datasets import duplicate_groups, hash_split, load_voc
+    from maskwatch.evaluation import load_split
+    from maskwatch.evaluation.closeups import BENCHMARK_PER_CLASS, closeup_files
+    from maskwatch.imageio import read_image
 
-    data = args.shared / "data" / "fmd"
-    split, images = load_split(data, "val", args.limit, layout=SHARED_LAYOUT)
-    frame, frame_name = test_frame(images)
-    classifier = maskwatch.MaskClassifier()
-    photos = [] if args.timing_only else closeups(args.shared)
-    last = json.loads(args.json.read_text()) if args.json.is_file() else {}
-    previous = last.get("rows", [])
-    key = lambda r: (r["detector"], r["scale"], r["passes"], r["calibrated"], r["score_threshold"])  # noqa: E731
-    known = {key(r): r for r in previous}
-    rows, timed = [], {}
-    for det_name, scale, clf, calibrate, threshold in CONFIGS:
-        if args.only and det_name not in args.only:
+    _, fmd = load_split(args.shared / "data" / "fmd", "val", args.limit, layout=SHARED_LAYOUT)
+    ilc_root = args.shared / "data" / "ilc"
+    ilc = hash_split(load_voc(ilc_root), duplicate_groups(ilc_root), 0.2)[1][: args.limit]
+    closeups = [read_image(f) for f, _ in closeup_files(args.shared / "data" / "crops", BENCHMARK_PER_CLASS)][: args.limit]
+    fmd_images = [read_image(im.path) for im in fmd]
+    ilc_images = [read_image(im.path) for im in ilc]
+    frame, frame_name = frame_640x480(fmd)
+
+    runners: dict[str, Callable[[np.ndarray], Any]] = {}
+    detectors: dict[str, Any] = {}
+    for name, kw, _ in CONFIGS:
+        if args.only and name not in args.only:
             continue
-        kw: dict[str, Any] = {"scale": scale}
-        if isinstance(scale, str) and ", long side >= " in scale:
-            kw = {"scale": float(scale.split(",")[0]), "min_side": int(scale.rsplit(" ", 1)[1])}
-        create_name = det_name
-        if det_name == "maskwatch-fp32":
-            if not args.detector_model:
-                kept = known.get((det_name, scale, 2 if clf else 1, calibrate, threshold))
-                if args.timing_only and kept:  # keep the accuracy, but no stale time from another run
-                    rows.append({**kept, "frame_detector_ms": None, "frame_pipeline_ms": None})
-                continue
-            create_name, kw["model_path"] = "maskwatch", args.detector_model
-        if isinstance(threshold, float):
-            kw["score_threshold"] = threshold
         try:
-            if det_name == "yunet+maskwatch":
-                detector = build(det_name)
-            else:
-                detector = maskwatch.create_detector(create_name, **kw)
+            pipe = maskwatch.load(**kw)
         except (FileNotFoundError, maskwatch.MaskwatchError) as exc:
-            print(f"skipped {det_name}: {exc}")
+            print(f"skipped {name}: {exc}")
             continue
-        if calibrate and det_name != "yunet+maskwatch":
-            detector = Calibrated(detector, entry(create_name).calibration or (0.0, 0.0, 1.0, 1.0))
-        pipe = Pipeline(detector, classifier if clf else None)
-        row = {"detector": det_name, "scale": scale, "passes": 2 if clf else 1, "calibrated": calibrate,
-               "score_threshold": threshold if threshold is not None else describe(detector)["score_threshold"]}
-        if args.timing_only:
-            if key(row) not in known:
-                print(f"skipped {key(row)}: no accuracy row in {args.json}")
-                continue
-            row = dict(known[key(row)])
-        else:
-            m = evaluate_detection(pipe, images)
-            row.update({k: m.get(k) for k in ("mAP50", "mAP50_ci95", "mAP50_95", "mAP50_all_classes", "face_AP50",
-                                              "face_recall", "AP50", "AP50_ci95")})
-            row.update({"compliance_mAP50": m.get("compliance", {}).get("mAP50"),
-                        "face_recall_by_size": {k: v["face_recall"] for k, v in m["by_size"].items()},
-                        "eval_ms_median": (m["latency"]["pipeline"] or {}).get("median_ms"),
-                        "closeup_false_faces": false_faces(detector, photos)})
-            print(json.dumps({k: row[k] for k in ("detector", "scale", "passes", "calibrated", "score_threshold",
-                                                  "mAP50", "face_recall")}), flush=True)
-        i = len(rows)
+        runners[name] = pipe.detect
+        detectors[name] = pipe
+    for name, peer in peer_models.available(args.shared).items():  # at their documented thresholds
+        runners[name] = peer.detect
+        detectors[name] = peer
+
+    rows = []
+    print(f"{len(runners)} configurations on {len(fmd)} fmd + {len(ilc)} ilc photos, {len(closeups)} close-ups", flush=True)
+    fmd_out, fmd_secs = interleaved(runners, fmd_images)
+    ilc_out, _ = interleaved(runners, ilc_images)
+    close_out, _ = interleaved(runners, closeups)
+    frame_secs: dict[str, list[float]] = {k: [] for k in runners}
+    for _ in tqdm(range(args.repeat), desc="640x480 frame", mininterval=5):
+        for key, fn in runners.items():
+            t0 = time.perf_counter()
+            fn(frame)
+            frame_secs[key].append(time.perf_counter() - t0)
+    for name in runners:
+        row = {"name": name, "peer": name not in {c[0] for c in CONFIGS},
+               "default": any(c[0] == name and c[2] for c in CONFIGS),
+               "fmd": metrics(fmd, fmd_out[name], fmd_secs[name]),
+               "ilc": metrics(ilc, ilc_out[name], [0.0] * len(ilc)),
+               "closeup_false_faces": float(np.mean([max(len(f) - 1, 0) for f in close_out[name]])) if closeups else None,
+               "photo_ms": float(np.median(fmd_secs[name]) * 1000), "frame_ms": float(np.median(frame_secs[name]) * 1000)}
         rows.append(row)
-        timed[f"det{i}"] = (lambda d: lambda: d.detect(frame))(detector)
-        timed[f"pipe{i}"] = (lambda q: lambda: q.detect(frame))(pipe)
-    peers = peer_runners(args.shared / "peers", frame, args.shared / "models")
-    ms = interleaved_ms({**timed, **peers}, args.repeat)
-    for i, row in enumerate(rows):
-        if f"det{i}" in ms:
-            row["frame_detector_ms"], row["frame_pipeline_ms"] = ms[f"det{i}"], ms[f"pipe{i}"]
-    peers = {k: ms[k] for k in peers}
-    if args.only:  # keep the other detectors' rows of the last run
-        order = {(c[0], c[1], 2 if c[2] else 1, c[3]): i for i, c in enumerate(CONFIGS)}
-        rows = [r for r in previous if r["detector"] not in args.only] + rows
-        rows.sort(key=lambda r: order.get((r["detector"], r["scale"], r["passes"], r["calibrated"]), len(order)))
-    result = {"split": split, "n_images": len(images), "frame": frame_name, "repeat": args.repeat,
-              "cpu_count": os.cpu_count(), "machine": cpu_name(),
-              "n_closeups": len(photos) if photos else last.get("n_closeups", 0), "rows": rows, "peers_frame_ms": peers}
+        print(json.dumps({k: row[k] for k in ("name", "photo_ms", "frame_ms")} | {"mAP50": row["fmd"]["mAP50"]}), flush=True)
+    by_name = {r["name"]: r for r in rows}
+    for row in rows:
+        for peer, short in PEER_NAMES.items():
+            if peer in by_name:
+                row[f"photo_speed_vs_{short}"] = by_name[peer]["photo_ms"] / row["photo_ms"]
+                row[f"frame_speed_vs_{short}"] = by_name[peer]["frame_ms"] / row["frame_ms"]
+    result = {"fmd_split": "val (138 photos of the classifier's group split)", "n_fmd": len(fmd), "n_ilc": len(ilc),
+              "n_closeups": len(closeups), "frame": frame_name, "repeat": args.repeat, "cpu_count": os.cpu_count(),
+              "machine": cpu_name(), "rows": rows}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1))
-    args.markdown.parent.mkdir(parents=True, exist_ok=True)
-    args.markdown.write_text(splice(args.markdown.read_text() if args.markdown.exists() else "", markdown(result)))
-    print(f"wrote {args.json} and {args.markdown}")
+    if args.limit is None:
+        args.markdown.write_text(splice(args.markdown.read_text() if args.markdown.exists() else "", markdown(result)))
+        args.readme.write_text(splice(args.readme.read_text(), pareto_table(result)))
+        plot(result, args.plot)
+    print(f"wrote {args.json}")
 
 
 START, END = "<!-- bench_detect.py:start -->", "<!-- bench_detect.py:end -->"
@@ -279,47 +204,80 @@ def _f(v: float | None, d: int = 3) -> str:
     return "–" if v is None else f"{v:.{d}f}"
 
 
+def _ratio(v: float | None) -> str:
+    return "–" if v is None else f"{v:.2f}x"
+
+
 def markdown(r: dict[str, Any]) -> str:
-    lines = ["## Detector x input scale", "",
-             f"Validation split: {r['split']}, {r['n_images']} fmd images (never seen by the mask classifier). "
-             f"ms: median on one 640x480 frame ({r['frame']}), {r['cpu_count']} cores of {r['machine']}, {r['repeat']} "
-             "rounds, every configuration and peer timed round-robin. "
-             "mAP@0.5 over the three classes (all-point AP, a face scored as its most probable class). "
-             f"False faces / close-up: faces found beyond the one face of each of {r.get('n_closeups', 0)} close-up "
-             "photos of the classification sets (other sources than fmd; detector alone).", "",
-             "| detector | scale | passes | box calibration | score threshold | mAP@0.5 | AP with_mask | AP without_mask | AP incorrect | mAP@0.5:0.95 "
-             "| face AP@0.5 | face recall | recall <16 px | false faces / close-up | detector ms | pipeline ms |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [f"Measured by `benchmarks/bench_detect.py` on {r['cpu_count']} cores of {r['machine']}: {r['n_fmd']} fmd "
+             f"validation photos, {r['n_ilc']} ilc validation photos, {r['n_closeups']} close-ups; every row and peer "
+             f"interleaved photo by photo. Speed = peer ms / our ms (>= 1: as fast or faster); frame: {r['frame']} "
+             f"resized to 640x480, median of {r['repeat']} rounds.", "",
+             "| pipeline | fmd mAP@0.5 | 2-class mAP@0.5 | face AP@0.5 | face recall | recall <16 px | AP with | AP without "
+             "| AP incorrect | ilc mAP@0.5 | ilc AP incorrect | false faces / close-up | ms / photo | vs AIZOO | vs Ultra-Light "
+             "| ms / 640x480 | vs AIZOO | vs Ultra-Light |",
+             "|---|" + "---|" * 17]
     for row in r["rows"]:
-        ap = row.get("AP50") or {}
+        f, i = row["fmd"], row["ilc"]
+        name = f"**{row['name']}** (default)" if row["default"] else (f"peer: {row['name']}" if row["peer"] else row["name"])
         lines.append(
-            f"| {row['detector']} | {row['scale']} | {row['passes']} | {'yes' if row['calibrated'] else 'no'} "
-            f"| {row['score_threshold']} "
-            f"| {_f(row['mAP50'])} | {_f(ap.get('with_mask'))} "
-            f"| {_f(ap.get('without_mask'))} | {_f(ap.get('mask_worn_incorrectly'))} | {_f(row['mAP50_95'])} "
-            f"| {_f(row['face_AP50'])} | {_f(row['face_recall'])} | {_f(row['face_recall_by_size'].get('tiny (<16)'))} "
-            f"| {_f(row.get('closeup_false_faces'), 2)} | {_f(row['frame_detector_ms'], 1)} | {_f(row['frame_pipeline_ms'], 1)} |")
-    if r["peers_frame_ms"]:
-        lines += ["", "Peer face-mask detectors on the same 640x480 frame (forward + decoding; their accuracy on "
-                  "fmd is not measured here):", "", "| peer | ms |", "|---|---|"]
-        lines += [f"| {k} | {v:.1f} |" for k, v in r["peers_frame_ms"].items()]
-        default = next((row for row in r["rows"] if (row["detector"], row["scale"], row["passes"], row["calibrated"],
-                        row["score_threshold"]) == DEFAULT_ROW), None)
-        if default:
-            ratios = ", ".join(f"{default['frame_pipeline_ms'] / v:.1f}x {k.split(' (')[0]}"
-                               for k, v in r["peers_frame_ms"].items())
-            if default.get("mAP50_ci95"):
-                ci = {"mAP@0.5": (default["mAP50"], default["mAP50_ci95"]),
-                      **{f"AP {k}": (default["AP50"][k], v) for k, v in default["AP50_ci95"].items() if v}}
-                lines += ["", "How much of the default's accuracy is the luck of 138 validation images (95% bootstrap "
-                          "interval, images resampled): " + ", ".join(f"{k} {v:.3f} ({lo:.3f}–{hi:.3f})"
-                                                                     for k, (v, (lo, hi)) in ci.items()) + "."]
-            lines += ["", "Current default pipeline (yunet+maskwatch: YuNet at scale 1, small images upscaled to an "
-                      "800 px long side, calibrated boxes + maskwatch's detector at scale 1, 640 px; a face kept from score 0.2 "
-                      "(YuNet) / 0.5 (maskwatch) alone, from 0.02 / 0.3 where both find it; faces merged by NMS at IoU "
-                      "0.2; + classifier): "
-                      f"{default['frame_pipeline_ms']:.1f} ms per frame; our time / peer time: {ratios}."]
+            f"| {name} | {_f(f['mAP50'])} | {_f(f['compliance_mAP50'])} | {_f(f['face_AP50'])} | {_f(f['face_recall'])} "
+            f"| {_f(f['face_recall_tiny'])} | {_f(f['AP50'].get('with_mask'))} | {_f(f['AP50'].get('without_mask'))} "
+            f"| {_f(f['AP50'].get('mask_worn_incorrectly'))} | {_f(i['mAP50'])} | {_f(i['AP50'].get('mask_worn_incorrectly'))} "
+            f"| {_f(row['closeup_false_faces'], 2)} | {_f(row['photo_ms'], 1)} | {_ratio(row.get('photo_speed_vs_aizoo'))} "
+            f"| {_ratio(row.get('photo_speed_vs_ultralight'))} | {_f(row['frame_ms'], 1)} "
+            f"| {_ratio(row.get('frame_speed_vs_aizoo'))} | {_ratio(row.get('frame_speed_vs_ultralight'))} |")
+    lines += ["", "The peers have no mask_worn_incorrectly class (their 3-class mAP counts that class as 0); compare "
+              "them on the 2-class column."]
     return "\n".join(lines) + "\n"
+
+
+def pareto(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows no other row beats on both time per photo and fmd mAP@0.5."""
+    return [r for r in rows if not any(o["photo_ms"] <= r["photo_ms"] and o["fmd"]["mAP50"] > r["fmd"]["mAP50"]
+                                       or o["photo_ms"] < r["photo_ms"] and o["fmd"]["mAP50"] >= r["fmd"]["mAP50"]
+                                       for o in rows)]
+
+
+def pareto_table(r: dict[str, Any]) -> str:
+    front = {row["name"] for row in pareto(r["rows"])}
+    lines = ["| pipeline | mAP@0.5 | 2-class mAP@0.5 | face recall | ms / photo | speed vs AIZOO | Pareto |",
+             "|---|---|---|---|---|---|---|"]
+    for row in sorted(r["rows"], key=lambda x: x["photo_ms"]):
+        f = row["fmd"]
+        name = f"**{row['name']}** (default)" if row["default"] else (f"peer: {row['name']}" if row["peer"] else row["name"])
+        lines.append(f"| {name} | {_f(f['mAP50'])} | {_f(f['compliance_mAP50'])} | {_f(f['face_recall'])} "
+                     f"| {_f(row['photo_ms'], 1)} | {_ratio(row.get('photo_speed_vs_aizoo'))} | {'yes' if row['name'] in front else ''} |")
+    lines += ["", f"*fmd validation photos ({r['n_fmd']}), {r['cpu_count']} cores of {r['machine']}; "
+              "`benchmarks/bench_detect.py`, all rows in [docs/detection.md](docs/detection.md).*"]
+    return "\n".join(lines) + "\n"
+
+
+def plot(r: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    front = sorted(pareto(r["rows"]), key=lambda x: x["photo_ms"])
+    ax.plot([x["photo_ms"] for x in front], [x["fmd"]["mAP50"] for x in front], "--", color="0.7", zorder=0,
+            label="Pareto front")
+    for row in r["rows"]:
+        colour = "tab:red" if row["default"] else ("tab:gray" if row["peer"] else "tab:blue")
+        ax.scatter(row["photo_ms"], row["fmd"]["mAP50"], s=60 if row["default"] else 30, color=colour, zorder=2)
+        ax.annotate(row["name"].split(" (")[0].replace(", long side", ","), (row["photo_ms"], row["fmd"]["mAP50"]),
+                    textcoords="offset points", xytext=(5, 3), fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel("median ms per fmd validation photo (log scale)")
+    ax.set_ylabel("mAP@0.5, 3 classes (fmd validation)")
+    ax.set_title(f"Speed vs accuracy ({r['cpu_count']} cores of {r['machine']})", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

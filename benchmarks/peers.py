@@ -34,7 +34,7 @@ class UltraLightPeer:
     name = "ultralight RFB-640"
 
     def __init__(self, path: Path, score_threshold: float = 0.5):
-        from maskwatch.classifier import onnx_session
+        from maskwatch.onnxmodel import onnx_session
 
         self.session = onnx_session(path)
         self.input = self.session.get_inputs()[0].name
@@ -108,7 +108,7 @@ class TutorialPeer:
     name = "tutorial res10 + Keras"
 
     def __init__(self, keras_onnx: Path, models: Path, score_threshold: float = 0.5):
-        from maskwatch.classifier import onnx_session
+        from maskwatch.onnxmodel import onnx_session
 
         self.ssd = cv2.dnn.readNetFromCaffe(str(models / "res10_deploy.prototxt"),
                                             str(models / "res10_300x300_ssd_iter_140000.caffemodel"))
