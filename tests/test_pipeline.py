@@ -12,7 +12,7 @@ from badinputs import exif_rotated, write_jpeg
 
 @pytest.fixture(scope="module")
 def pipe(shared_models):
-    return maskwatch.load()
+    return maskwatch.load("yunet+maskwatch")  # the three-network stack (the default is tested below)
 
 
 def _detector(pipe):
@@ -22,10 +22,9 @@ def _detector(pipe):
 def test_load_defaults(pipe):
     from maskwatch.detectors import Calibrated, Ensemble, entry
     from maskwatch.detectors.maskwatch import MaskwatchDetector
-    from maskwatch.presets import PRESETS
 
     ens = _detector(pipe)
-    assert PRESETS["photo"].detector == ens.name == "yunet+maskwatch" and isinstance(ens, Ensemble)
+    assert ens.name == "yunet+maskwatch" and isinstance(ens, Ensemble)
     yunet, ours = ens.detectors
     assert yunet.name == "yunet" and isinstance(yunet, Calibrated) and isinstance(ours, MaskwatchDetector)
     assert yunet.calibration == entry("yunet").calibration
@@ -35,15 +34,15 @@ def test_load_defaults(pipe):
     assert ens.weights == [0.7, 1.0] and ens.solo_thresholds == [0.2, 0.5]
     assert yunet.input_scale(400, 300) == 2.0 and yunet.input_scale(480, 640) == 1.25
     assert yunet.input_scale(3000, 4000) == 1.0
-    assert not isinstance(_detector(maskwatch.load(calibrate=False)).detectors[0], Calibrated)
+    assert not isinstance(_detector(maskwatch.load("yunet+maskwatch", calibrate=False)).detectors[0], Calibrated)
     alone = _detector(maskwatch.load("yunet"))  # a member alone: its measured settings, calibrated
     assert isinstance(alone, Calibrated) and (alone.detector.min_side, alone.detector.score_threshold) == (800, 0.2)
-    explicit = _detector(maskwatch.load(scale=2.0, score_threshold=0.5)).detectors
+    explicit = _detector(maskwatch.load("yunet+maskwatch", scale=2.0, score_threshold=0.5)).detectors
     assert [(d.scale, d.min_side, d.score_threshold) for d in (explicit[0].detector, explicit[1])] == [(2.0, 0, 0.5)] * 2
     fast = _detector(maskwatch.load("maskwatch", scale=0.8, min_side=512))  # an explicit min_side stays
     assert (fast.scale, fast.min_side) == (0.8, 512) and fast.input_scale(480, 640) == 0.8
     assert fast.input_scale(300, 400) == 512 / 400
-    both = [d.describe() for d in _detector(maskwatch.load(scale=0.8, min_side=512)).detectors]
+    both = [d.describe() for d in _detector(maskwatch.load("yunet+maskwatch", scale=0.8, min_side=512)).detectors]
     assert [(d["scale"], d["min_side"]) for d in both] == [(0.8, 512)] * 2
     assert pipe.classifies and isinstance(pipe._classifier, MaskClassifier)
     described = pipe.describe()
@@ -51,15 +50,31 @@ def test_load_defaults(pipe):
     assert described["detector"]["name"] == "yunet+maskwatch" and described["detector"]["score_threshold"] == 0.2
 
 
+def test_default_is_the_one_pass_detector_shipped_in_the_package(monkeypatch):
+    """Issue 16: one network, no crop classifier behind it, no model to download."""
+    from maskwatch.detectors.rfb import RFBMaskDetector
+    from maskwatch.presets import PRESETS
+    from maskwatch.registry import PACKAGE_MODELS
+
+    monkeypatch.delenv("MASKWATCH_MODELS", raising=False)
+    pipe = maskwatch.load()
+    det = _detector(pipe)
+    assert PRESETS["photo"].detector == det.name == "rfb" and isinstance(det, RFBMaskDetector)
+    assert det.path.parent == PACKAGE_MODELS and not pipe.classifies
+    assert (det.scale, det.min_side, det.score_threshold) == (1.0, 640, 0.5)
+    assert det.input_scale(300, 400) == 1.6 and det.input_scale(1080, 1920) == 1.0
+    two = maskwatch.load(classifier="default")  # the same detector in front of the crop classifier
+    assert two.classifies and _detector(two).name == "rfb"
+    assert not maskwatch.load("rfb", classifier="auto").classifies and maskwatch.load("haar").classifies
+
+
 def test_presets_pick_the_detector_and_its_settings(shared_models):
     from maskwatch.presets import PRESETS
 
-    video = maskwatch.load(preset="video", classifier=None).describe()["detector"]
-    assert PRESETS["video"].detector == video["name"] == "yunet"
-    assert (video["scale"], video["min_side"], video["score_threshold"]) == (1.0, 0, 0.2)  # no upscaling
-    assert maskwatch.load("yunet", classifier=None).describe()["detector"]["min_side"] == 800  # photo: upscaled
-    api = maskwatch.load(preset="api", classifier=None).describe()["detector"]
-    assert api["name"] == PRESETS["api"].detector and api["min_side"] == 800
+    for name in ("video", "api"):
+        d = maskwatch.load(preset=name).describe()["detector"]
+        assert PRESETS[name].detector == d["name"] == "rfb" and d["min_side"] == 640
+    assert maskwatch.load("yunet", classifier=None).describe()["detector"]["min_side"] == 800  # its own measured one
     # a preset's settings are its own detector's: another detector keeps its measured ones
     assert maskwatch.load("maskwatch", preset="video", classifier=None).describe()["detector"]["min_side"] == 640
     with pytest.raises(maskwatch.UnknownNameError, match="unknown preset"):
@@ -112,12 +127,13 @@ def test_exif_rotated_photo_is_detected_upright(pipe, astronaut, astronaut_face,
 
 def test_min_face_filters_small_faces(shared_models, astronaut):
     assert len(maskwatch.load(min_face=300).detect(astronaut)) == 0
+    assert len(maskwatch.load(min_face=50).detect(astronaut)) >= 1
 
 
 def test_detector_only_pipeline(shared_models, astronaut, astronaut_face):
     faces = maskwatch.load("yunet", classifier=None, score_threshold=0.5).detect(astronaut)
     assert len(faces) == 1 and faces.probs is None
-    faces = maskwatch.load(classifier=None).detect(astronaut)  # the ensemble: YuNet's faces have no classes
+    faces = maskwatch.load("yunet+maskwatch", classifier=None).detect(astronaut)  # YuNet's faces have no classes
     assert faces.probs is None and box_iou(faces.xyxy[faces.det_score.argmax()][None], [astronaut_face])[0, 0] > 0.6
 
 

@@ -73,6 +73,27 @@ def nms(xyxy: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.4) -> np.
     return np.asarray(keep, dtype=np.int64)
 
 
+def suppress_contained(xyxy: np.ndarray, scores: np.ndarray, threshold: float = 0.7) -> np.ndarray:
+    """Greedy suppression by containment: a box goes when ``threshold`` of the smaller of it and a
+    better-scored kept box lies inside the other (a part of a face found beside the face, or a face
+    box around a part). Complements IoU NMS, which keeps a small box nested in a large one; returns
+    the kept indices, best score first."""
+    boxes = as_boxes(xyxy)
+    order = np.argsort(-np.asarray(scores, np.float32), kind="stable")
+    area = box_area(boxes)
+    keep: list[int] = []
+    for i in order.tolist():
+        if keep:
+            k = boxes[keep]
+            iw = np.clip(np.minimum(k[:, 2], boxes[i, 2]) - np.maximum(k[:, 0], boxes[i, 0]), 0, None)
+            ih = np.clip(np.minimum(k[:, 3], boxes[i, 3]) - np.maximum(k[:, 1], boxes[i, 1]), 0, None)
+            smaller = np.minimum(area[keep], area[i])
+            if (iw * ih >= threshold * np.maximum(smaller, 1e-9)).any():
+                continue
+        keep.append(i)
+    return np.asarray(keep, dtype=np.int64)
+
+
 def box_voting(xyxy: np.ndarray, scores: np.ndarray, keep: np.ndarray, vote_threshold: float) -> np.ndarray:
     """Box voting, the simplest weighted box fusion: for each kept index, the score-weighted mean
     of the boxes overlapping it with IoU above ``vote_threshold`` (a box always votes for itself)."""

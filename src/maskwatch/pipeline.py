@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .classifier import MaskClassifier
-from .detectors import Detector, Tiled, build, describe
+from .detectors import Detector, Tiled, build, describe, entry
 from .faces import Faces
 from .imageio import DEFAULT_MAX_PIXELS, as_rgb_array, read_image
 from .presets import preset as get_preset
@@ -110,9 +110,17 @@ class Pipeline:
         return f"Pipeline({self._detector!r}, {self._classifier!r}, min_face={self.min_face})"
 
 
+def resolve_classifier(detector: str | None, classifier: Any) -> Any:
+    """``"auto"`` -> ``None`` behind a detector that labels the masks itself in one pass (its registry
+    entry's ``labels_masks``), else ``"default"`` (the shipped classifier); anything else as given."""
+    if isinstance(classifier, str) and classifier == "auto":
+        return None if detector is not None and entry(detector).labels_masks else "default"
+    return classifier
+
+
 def load(
     detector: str | Detector | None = None,
-    classifier: str | Path | MaskClassifier | None = "default",
+    classifier: str | Path | MaskClassifier | None = "auto",
     scale: float | None = None,
     score_threshold: float | None = None,
     min_face: float = DEFAULT_MIN_FACE,
@@ -129,8 +137,10 @@ def load(
         detector: a registered detector name (``yunet+maskwatch``, ``yunet``, ``maskwatch``, ``ssd``,
             ``haar``) or any ``image -> Faces`` callable; names get their measured settings for
             whatever is left unset. Default: the ``preset``'s detector.
-        classifier: ``"default"`` (the model shipped in the package), a path to an exported ONNX
-            classifier, a `MaskClassifier`, or ``None`` to only find faces.
+        classifier: ``"auto"`` (none behind a one-pass detector that labels the masks itself, like
+            ``rfb``; the shipped classifier behind a face-only detector), ``"default"`` (the model
+            shipped in the package), a path to an exported ONNX classifier, a `MaskClassifier`, or
+            ``None`` to keep the detector's own classes (or only find faces).
         scale: detector input scale. Default: the measured one (scale 1 with small photos upscaled to
             a longer side of 800 px for yunet, 640 px for maskwatch; see docs/detection.md).
         score_threshold: minimum detector score.
@@ -150,6 +160,7 @@ def load(
     chosen = get_preset(preset)
     if detector is None:
         detector = chosen.detector
+    name = detector if isinstance(detector, str) else None
     if isinstance(detector, str):
         settings = dict(chosen.settings) if detector == chosen.detector else {}
         scale = settings.get("scale") if scale is None else scale
@@ -157,6 +168,7 @@ def load(
                          calibrate=calibrate, **detector_kwargs)
     if tile:
         detector = Tiled(detector, tile=tile)
+    classifier = resolve_classifier(name, classifier)
     if classifier == "default":
         classifier = MaskClassifier()
     elif classifier is not None and not isinstance(classifier, MaskClassifier):

@@ -1,14 +1,11 @@
 """Which detector, with which settings, each use of maskwatch gets by default: the one place.
 
 Every default was chosen by measurement on the fmd validation photos and 640x480 frames
-(benchmarks/bench_detect.py, bench_watch.py, bench_serve.py):
-
-* ``photo`` (`maskwatch.load`, ``maskwatch detect`` / ``eval`` / ``app``): ``yunet+maskwatch``, the
-  two detectors together find the most faces and give the best mAP;
-* ``video`` (``maskwatch watch``): YuNet alone at scale 1 (no upscaling of small frames): the fastest
-  accurate detector; the ensemble finds more faces at 1.8x the time per frame;
-* ``api`` (``maskwatch serve``): YuNet alone with its measured settings: twice the ensemble's
-  throughput.
+(benchmarks/bench_detect.py): ``rfb``, maskwatch's single-pass face + mask detector, shipped in the
+package (no download), for photos (`maskwatch.load`, ``maskwatch detect`` / ``eval`` / ``app``), video
+(``maskwatch watch``) and the API (``maskwatch serve``) alike. It runs at about the speed of the
+fastest peer; the three-network stack ``yunet+maskwatch`` + classifier finds more faces at several
+times the cost and stays selectable (``--detector yunet+maskwatch``), like YuNet, SSD and Haar.
 
 A preset's ``settings`` apply only where its own detector is used and the caller leaves them unset;
 each detector's own measured settings are in its registry entry (`maskwatch.detectors.registry`).
@@ -29,9 +26,9 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    "photo": Preset("yunet+maskwatch"),
-    "video": Preset("yunet", {"scale": 1.0}),
-    "api": Preset("yunet"),
+    "photo": Preset("rfb"),
+    "video": Preset("rfb"),
+    "api": Preset("rfb"),
 }
 
 

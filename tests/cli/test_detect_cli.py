@@ -36,7 +36,7 @@ def test_detect_writes_annotated_image_jsonl_and_csv(shared_models, good, tmp_pa
     assert {"box", "det_score", "label", "confidence", "probs"} <= set(face)
     assert face["label"] in ("with_mask", "without_mask", "mask_worn_incorrectly")
     rows = list(csv.DictReader((tmp_path / "r.csv").open()))
-    assert len(rows) == 1 and rows[0]["label"] == face["label"]
+    assert len(rows) == len(rec["faces"]) and rows[0]["label"] == face["label"]  # one CSV row per face
 
 
 def test_json_lines_go_to_stdout_by_default(shared_models, good, tmp_path, capsys):

@@ -47,8 +47,17 @@ def test_missing_model_is_a_one_line_error(monkeypatch, tmp_path, capsys):
 def test_detect_with_missing_detector_model(monkeypatch, tmp_path, astronaut, capsys):
     monkeypatch.setenv("MASKWATCH_MODELS", str(tmp_path))
     good = write_jpeg(tmp_path / "a.jpg", astronaut)
-    assert main(["detect", str(good)]) == 2
+    assert main(["detect", "--detector", "yunet", "--no-annotate", str(good)]) == 2
     assert "model 'yunet' not found" in capsys.readouterr().err
+
+
+def test_default_detect_needs_no_download(monkeypatch, tmp_path, capsys):
+    """Issue 16: right after install, with no network and no MASKWATCH_MODELS, the default works."""
+    monkeypatch.delenv("MASKWATCH_MODELS", raising=False)
+    monkeypatch.setenv("MASKWATCH_OFFLINE", "1")
+    assert main(["detect", "--no-annotate", "examples/three_ways.jpg"]) == 0
+    rec = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rec["error"] is None and len(rec["faces"]) == 3
 
 
 def test_cli_parser_does_not_import_heavy_training_deps():

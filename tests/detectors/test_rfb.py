@@ -66,3 +66,12 @@ def test_the_old_detectors_model_is_refused(tmp_path):
 
     with pytest.raises(ModelSpecError, match="arch"):
         rfb.RFBMaskDetector(model_path=PACKAGE_MODELS / "maskwatch_detector.onnx")
+def test_shipped_detector_finds_and_labels_the_three_example_faces(astronaut):
+    """The shipped int8 model in one pass: the bare, masked and pulled-down-mask astronaut."""
+    from maskwatch import read_image
+
+    det = rfb.RFBMaskDetector()
+    faces = det.detect(read_image("examples/three_ways.jpg"))
+    assert len(faces) == 3
+    order = np.argsort(faces.xyxy[:, 0])
+    assert [faces.label[i] for i in order] == ["without_mask", "with_mask", "mask_worn_incorrectly"]

@@ -132,3 +132,25 @@ def test_centre_fallback_can_be_turned_off():
     tracker = FaceTracker(centre_distance=0)
     tracker.update(Faces(np.array([[100, 100, 200, 200]], np.float32)))
     assert tracker.update(Faces(np.array([[140, 120, 175, 180]], np.float32))).track_id.tolist() == [2]
+
+
+def test_one_pass_detector_classes_are_smoothed_per_track():
+    """Behind a detector that labels the masks itself (no classifier), each track's label is the
+    moving average of its detections' classes: a one-frame flip does not show, a lasting change does."""
+    from maskwatch import Faces
+    from maskwatch.pipeline import Pipeline
+    from maskwatch.video.analyzer import TrackingConfig, VideoAnalyzer
+
+    frames = iter([0] * 4 + [1] + [0] * 3 + [1] * 8)  # class per frame: one flip, then a real change
+
+    def detector(image):
+        p = np.zeros((1, 3), np.float32)
+        p[0, next(frames)] = 0.95
+        p[0, 2] = 0.05
+        return Faces(xyxy=np.float32([[40, 40, 80, 90]]), det_score=np.float32([0.9]), probs=p)
+
+    analyzer = VideoAnalyzer(Pipeline(detector, None), TrackingConfig(detect_every=1))
+    image = np.zeros((120, 160, 3), np.uint8)
+    labels = [analyzer.process(image).label[0] for _ in range(16)]
+    assert labels[:8] == ["with_mask"] * 8  # frame 5's flip is smoothed away
+    assert labels[-1] == "without_mask"  # the lasting change shows

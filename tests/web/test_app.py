@@ -25,12 +25,13 @@ def app(shared_models):
 
 def test_page_renders_with_sidebar(app):
     assert app.title[0].value == "maskwatch"
-    assert app.sidebar.selectbox[0].value == "yunet+maskwatch"
+    assert app.sidebar.selectbox[0].value == "rfb"  # the single-pass default
     assert [s.value for s in app.sidebar.select_slider] == ["auto", "auto"]  # scale, threshold: measured defaults
     assert len(app.file_uploader) == 1 and app.file_uploader[0].accept_multiple_files
 
 
 def test_sidebar_threshold_reaches_the_pipeline(app, astronaut):
+    app.sidebar.selectbox[0].set_value("yunet").run()
     app.sidebar.select_slider[1].set_value(0.95).run()  # above the astronaut's face score (about 0.85)
     app.file_uploader[0].set_value(("a.jpg", encode_image(astronaut), "image/jpeg")).run()
     assert not app.exception, app.exception
@@ -39,15 +40,17 @@ def test_sidebar_threshold_reaches_the_pipeline(app, astronaut):
     assert sum(int(m.value) for m in app.metric) == 1
 
 
-def test_upload_photo_shows_image_table_and_counts(app, astronaut):
-    app.file_uploader[0].set_value(("astronaut.jpg", encode_image(astronaut), "image/jpeg")).run()
+def test_upload_photo_shows_image_table_and_counts(app):
+    from pathlib import Path
+
+    app.file_uploader[0].set_value(("three_ways.jpg", Path("examples/three_ways.jpg").read_bytes(), "image/jpeg")).run()
     assert not app.exception, app.exception
     assert not app.error, [e.value for e in app.error]
     assert len(app.get("image")) == 1
     table = app.dataframe[0].value
-    assert len(table) == 1 and {"label", "confidence", "x1", "y1", "x2", "y2"} <= set(table.columns)
+    assert len(table) == 3 and {"label", "confidence", "x1", "y1", "x2", "y2"} <= set(table.columns)
     counts = {m.label: int(m.value) for m in app.metric}
-    assert sum(counts.values()) == 1 and counts[table["label"][0]] == 1
+    assert counts == {"with_mask": 1, "without_mask": 1, "mask_worn_incorrectly": 1}
     assert {b.label for b in app.get("download_button")} >= {"Annotated image (JPEG)", "Result (JSON)"}
 
 

@@ -13,7 +13,7 @@ def test_serve_defaults_bind_loopback():
     args = build_parser().parse_args(["serve"])
     assert (args.host, args.port) == ("127.0.0.1", 8000)
     s = settings_from_args(args)
-    assert s.max_upload_bytes == 20 * 2**20 and s.workers >= 1 and s.detector == "yunet"
+    assert s.max_upload_bytes == 20 * 2**20 and s.workers >= 1 and s.detector == "rfb"
 
 
 def test_serve_flags_map_onto_settings():

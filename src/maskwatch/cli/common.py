@@ -34,9 +34,10 @@ def add_detector_arguments(p: argparse.ArgumentParser, preset: str = "photo") ->
     g.add_argument("--no-calibrate", action="store_true",
                    help="keep the detector's own box style (by default yunet/ssd boxes are moved onto the "
                         "annotation style the classifier was trained on)")
-    g.add_argument("--classifier", default="default",
-                   help="mask classifier ONNX file ('default': the model shipped with maskwatch; 'none': "
-                        "keep the detector's own classes, e.g. --detector maskwatch in one pass)")
+    g.add_argument("--classifier", default="auto",
+                   help="mask classifier ONNX file ('auto': none behind the one-pass rfb detector, the shipped "
+                        "classifier behind face-only detectors; 'default': the shipped classifier, e.g. rfb in two "
+                        "passes; 'none': keep the detector's own classes)")
 
 
 def pipeline_from_args(args: argparse.Namespace, calibrate: bool | None = None, preset: str = "photo"):

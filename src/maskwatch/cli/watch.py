@@ -131,7 +131,8 @@ def _watch(args: argparse.Namespace, source, config, show: bool) -> int:
     import cv2
 
     from ..classifier import MaskClassifier
-    from ..pipeline import load
+    from ..pipeline import load, resolve_classifier
+    from ..presets import preset
     from ..video.analyzer import VideoAnalyzer
     from ..video.runner import WatchRunner
     from ..video.stats import AlertHook, ComplianceStats
@@ -139,8 +140,10 @@ def _watch(args: argparse.Namespace, source, config, show: bool) -> int:
 
     if args.threads > 0:
         cv2.setNumThreads(args.threads)  # the detector runs in OpenCV's DNN module
-    classifier = MaskClassifier(None if args.classifier == "default" else args.classifier,
-                                threads=args.threads or None)
+    detector = args.detector or preset("video").detector
+    classifier = resolve_classifier(detector, None if str(args.classifier).lower() == "none" else args.classifier)
+    if classifier is not None:
+        classifier = MaskClassifier(None if classifier == "default" else classifier, threads=args.threads or None)
     pipe = load(detector=args.detector, classifier=classifier, scale=args.scale, preset="video",
                 score_threshold=args.score_threshold, min_face=args.min_face, tile=args.tile, min_side=args.min_side)
     alerts = None

@@ -17,7 +17,7 @@ the settings given. Which detector photos, video and the API use is `maskwatch.p
 from __future__ import annotations
 
 # the detector modules register themselves on import; a new detector is one more line here
-from . import haar, maskwatch, ssd, yunet  # noqa: F401
+from . import haar, maskwatch, rfb, ssd, yunet  # noqa: F401
 from . import ensemble  # noqa: F401  (after its members)
 from .base import Detector, FaceDetector, describe
 from .calibration import Calibrated, calibrate_boxes, fit_box_calibration

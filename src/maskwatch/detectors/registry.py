@@ -15,6 +15,8 @@ An entry holds:
 * ``calibration`` — the box calibration ``(dx, dy, sw, sh)`` that moves the detector's boxes onto
   the annotation style (`maskwatch.detectors.calibration`), applied by `build` unless
   ``calibrate=False``; ``None``: the boxes already have that style;
+* ``labels_masks`` — the detector labels the masks itself in one pass: ``classifier="auto"`` (the
+  default of `maskwatch.load` and the commands) adds no crop classifier behind it;
 * ``composite`` — the factory builds other registered detectors (an ensemble): `build` hands it
   ``scale`` / ``min_side`` / ``score_threshold`` / ``calibrate`` for its members, and `create`
   its ``defaults`` too (an ensemble's defaults are its structure, measured like any setting).
@@ -37,6 +39,7 @@ class DetectorEntry:
     calibration: tuple[float, float, float, float] | None = None
     composite: bool = False
     summary: str = ""
+    labels_masks: bool = False  # one pass: its faces carry the mask classes, so "auto" adds no classifier
 
 
 _ENTRIES: dict[str, DetectorEntry] = {}
@@ -44,12 +47,12 @@ _ENTRIES: dict[str, DetectorEntry] = {}
 
 def register(name: str, *, defaults: Mapping[str, Any] | None = None,
              calibration: tuple[float, float, float, float] | None = None, composite: bool = False,
-             summary: str = "") -> Callable:
+             summary: str = "", labels_masks: bool = False) -> Callable:
     """Decorator: register a detector factory under ``name`` (see the module docstring)."""
     def decorate(factory: Callable[..., Detector]) -> Callable[..., Detector]:
         if name in _ENTRIES:
             raise ValueError(f"detector {name!r} is already registered")
-        _ENTRIES[name] = DetectorEntry(name, factory, dict(defaults or {}), calibration, composite, summary)
+        _ENTRIES[name] = DetectorEntry(name, factory, dict(defaults or {}), calibration, composite, summary, labels_masks)
         return factory
     return decorate
 

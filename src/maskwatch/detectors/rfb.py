@@ -44,6 +44,10 @@ CENTER_VARIANCE = 0.1
 SIZE_VARIANCE = 0.2
 #: Input normalisation of the upstream network, ``(x - 127) / 128``, as `maskwatch.ops.normalize`'s mean / std.
 MEAN = (127 / 255,) * 3
+#: A face mostly inside a better-scored face (or around it) is a part of that face, not another one
+#: (`maskwatch.ops.suppress_contained`): on close-up portraits the network also boxes the masked lower
+#: half; crowd faces are never nested (benchmarks/bench_detect.py, false faces per close-up).
+CONTAIN_THRESHOLD = 0.7
 STD = (128 / 255,) * 3
 
 
@@ -99,7 +103,8 @@ def encode(boxes: np.ndarray, prior: np.ndarray) -> np.ndarray:
 
 
 def decode(scores: np.ndarray, locs: np.ndarray, height: int, width: int, score_threshold: float,
-           nms_threshold: float = 0.4, top_k: int = 750) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+           nms_threshold: float = 0.4, top_k: int = 750, contain_threshold: float | None = CONTAIN_THRESHOLD
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Network outputs of one image -> ``(xyxy in input pixels, face scores, class probabilities)``.
 
     NMS runs over faces of every class together (one face has one label)."""
@@ -114,6 +119,9 @@ def decode(scores: np.ndarray, locs: np.ndarray, height: int, width: int, score_
     score = face[idx]
     if nms_threshold < 1 and len(idx) > 1:
         keep = ops.nms(xyxy.astype(np.float32), score, nms_threshold)
+        xyxy, score, probs = xyxy[keep], score[keep], probs[keep]
+    if contain_threshold is not None and len(score) > 1:
+        keep = ops.suppress_contained(xyxy, score, contain_threshold)
         xyxy, score, probs = xyxy[keep], score[keep], probs[keep]
     return xyxy.astype(np.float32).reshape(-1, 4), score.astype(np.float32), probs.astype(np.float32)
 
@@ -137,12 +145,10 @@ class RFBDecoder(FaceDetector):
     name = "rfb"
 
     def __init__(self, spec: ModelSpec, score_threshold: float = 0.5, nms_threshold: float = 0.4,
-                 min_side: int | None = None, **kw: Any):
+                 min_side: int = 0, **kw: Any):
         self.spec = spec
         self.nms_threshold = float(nms_threshold)
         self._columns = [LABELS.index(label) for label in spec.labels]
-        if min_side is None:
-            min_side = int(spec.extra.get("min_side", 0))
         super().__init__(score_threshold=score_threshold, min_side=min_side, **kw)
 
     @abstractmethod
@@ -162,20 +168,23 @@ class RFBDecoder(FaceDetector):
 
 
 @register("rfb", defaults={"scale": 1.0, "min_side": 640, "score_threshold": 0.5},
-          summary="maskwatch's single-pass face + mask detector (Ultra-Light RFB SSD, int8, in the package)")
+          summary="maskwatch's single-pass face + mask detector (Ultra-Light RFB SSD fine-tuned; in the package)",
+          labels_masks=True)
 class RFBMaskDetector(RFBDecoder):
     """maskwatch's single-pass face + mask detector (ONNX): `Faces` with boxes, face scores and class
     probabilities in one network pass.
 
     Args:
-        scale: input scale; small photos are upscaled to ``min_side`` (default: the model's spec).
+        scale: input scale.
+        min_side: small photos are upscaled until their longer side is this (the registry's measured
+            default, 640, is also the validation setting in the model's spec).
         score_threshold: minimum face score, ``1 - p(background)``.
         nms_threshold: IoU above which overlapping faces are one face (1 disables NMS).
         model_path: an exported ONNX file (default: the model shipped with maskwatch).
     """
 
     def __init__(self, scale: float = 1.0, score_threshold: float = 0.5, nms_threshold: float = 0.4,
-                 min_side: int | None = None, model_path: str | Path | None = None, threads: int | None = None,
+                 min_side: int = 0, model_path: str | Path | None = None, threads: int | None = None,
                  **kw: Any):
         self.model = OnnxModel(Path(model_path) if model_path else model_files.resolve("maskwatch-rfb"),
                                "detector", threads)

@@ -118,7 +118,15 @@ class VideoAnalyzer:
         for tid in self.tracker.removed:
             self._last_cls.pop(tid, None)
         if not self.pipeline.classifies:
-            return faces.with_meta(source=source)
+            if not self.smoother.states and (detections is None or detections.probs is None):
+                return faces.with_meta(source=source)  # a face-only detector: no classes to show
+            if detections is not None and detections.probs is not None and len(faces) and len(detections):
+                # a one-pass detector labelled the faces: smooth its classes per track like a
+                # classifier's; a matched track carries its detection's box, so pairs coincide
+                rows, cols = np.nonzero(ops.box_iou(faces.xyxy, detections.xyxy) > 0.999)
+                if len(rows):
+                    self.smoother.update(faces.track_id[rows], detections.probs[cols])
+            return faces.with_probs(self.smoother.probs(faces.track_id), LABELS).with_meta(source=source)
 
         due = [i for i, tid in enumerate(faces.track_id.tolist()) if self._due(tid, faces.xyxy[i])]
         if due:

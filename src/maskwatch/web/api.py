@@ -69,7 +69,7 @@ class Settings:
     min_face: float = 0.0
     tile: int | None = None  # tiled detection of larger uploads (maskwatch.detectors.tiling)
     min_side: int | None = None  # upscale smaller images to this longer side (None: the detector's measured one)
-    classifier: str | None = "default"  # "default", a path to an ONNX classifier, or None (faces only)
+    classifier: str | None = "auto"  # "auto" (maskwatch.load), "default", a path to an ONNX classifier, or None
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     max_pixels: int = DEFAULT_MAX_UPLOAD_PIXELS
     workers: int = field(default_factory=_default_workers)  # inference threads, one detector each
@@ -94,10 +94,10 @@ class PipelinePool:
 
     def __init__(self, settings: Settings, factory: Callable[[Settings, Any], Any] | None = None):
         from ..classifier import MaskClassifier
-        from ..pipeline import load
+        from ..pipeline import load, resolve_classifier
 
         self.settings = settings
-        clf = settings.classifier
+        clf = resolve_classifier(settings.detector, settings.classifier)
         if clf is not None:
             clf = MaskClassifier(None if clf == "default" else clf, threads=settings.threads_per_worker)
         self.classifier = clf
@@ -109,6 +109,10 @@ class PipelinePool:
 
         make = factory or default_factory
         self.pipelines = [make(settings, clf) for _ in range(settings.workers)]
+        # /v1/classify labels crops with the classifier, also where detection needs none (one pass)
+        self.crop_classifier = clf
+        if clf is None and settings.classifier is not None:
+            self.crop_classifier = MaskClassifier(threads=settings.threads_per_worker)
         self._free: queue.SimpleQueue = queue.SimpleQueue()
         for pipe in self.pipelines:
             self._free.put(pipe)
@@ -161,11 +165,11 @@ def _detect_job(pipe, data: bytes, name: str, annotate_: bool, blur: bool, quali
     return faces.to_dict(), jpeg
 
 
-def _classify_job(pipe, data: bytes, name: str) -> dict[str, Any]:
+def _classify_job(pipe, data: bytes, name: str, classifier) -> dict[str, Any]:
     from ..labels import LABELS
 
     image = decode_image(data, name=name, max_pixels=pipe.max_pixels)
-    probs = pipe.classify_crop(image)
+    probs = classifier.classify_image(image)
     i = int(np.argmax(probs))
     h, w = image.shape[:2]
     return {"source": name, "width": w, "height": h, "label": LABELS[i], "confidence": round(float(probs[i]), 4),
@@ -315,7 +319,7 @@ def create_app(settings: Settings | None = None, pipeline_factory: Callable[[Set
 
         async def work():
             data, name = await upload(request)
-            return JSONResponse(await in_worker(_classify_job, data, name))
+            return JSONResponse(await in_worker(_classify_job, data, name, app.state.pool.crop_classifier))
         return await guarded(work)
 
     @app.get("/healthz")

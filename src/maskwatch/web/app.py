@@ -57,7 +57,7 @@ def sidebar() -> dict:
     st.sidebar.header("Detector")
     names = detector_names()
     detector = st.sidebar.selectbox("Face detector", names, index=names.index(PRESETS["photo"].detector),
-                                    help="yunet+maskwatch: finds the most faces; yunet: fastest accurate one; "
+                                    help="rfb: maskwatch's single-pass detector (default, fastest); yunet+maskwatch: finds the most faces; "
                                          "ssd / haar: the classic tutorials' detectors")
     measured = entry(detector).defaults
     scales = ["auto"] + [x / 4 for x in range(2, 13)]  # auto: the measured default; 0.5 ... 3.0

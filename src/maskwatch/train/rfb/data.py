@@ -77,7 +77,7 @@ def image_weights(samples: list[Sample], weights: np.ndarray) -> np.ndarray:
 
 @dataclass
 class AugmentConfig:
-    face_sizes: tuple[float, float] = (8.0, 160.0)  # anchor face side after rescaling, log-uniform
+    face_sizes: tuple[float, float] = (8.0, 320.0)  # anchor face side after rescaling, log-uniform (close-ups too)
     mosaic: float = 0.5  # probability that a training input is a 2x2 mosaic of half-size crops
     paste: float = 0.5  # probability of pasting one rare-class face (copy-paste)
     flip: float = 0.5
