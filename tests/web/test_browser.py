@@ -90,13 +90,13 @@ def test_app_upload_photo_shows_annotated_image_and_table(browser, app_url, astr
     page.goto(app_url, wait_until="domcontentloaded")
     uploader = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
     uploader.wait_for(state="attached", timeout=60_000)
-    uploader.set_input_files(files=[{"name": "astronaut.jpg", "mimeType": "image/jpeg",
-                                     "buffer": encode_image(astronaut)}])
+    uploader.set_input_files(files=[{"name": "three_ways.jpg", "mimeType": "image/jpeg",
+                                     "buffer": Path("examples/three_ways.jpg").read_bytes()}])
     image = page.locator('[data-testid="stImage"] img')
     image.first.wait_for(state="visible", timeout=60_000)
     table = page.locator('[data-testid="stDataFrame"]')
     table.first.wait_for(state="visible", timeout=30_000)
-    page.get_by_text("astronaut.jpg: 1 face(s)").wait_for(timeout=10_000)
+    page.get_by_text("three_ways.jpg: 3 face(s)").wait_for(timeout=10_000)
     page.locator('[data-testid="stMetric"]').nth(2).wait_for(timeout=10_000)  # one per label
     assert page.locator('[data-testid="stMetric"]').count() == 3
     assert page.get_by_role("button", name="Annotated image (JPEG)").is_visible()
