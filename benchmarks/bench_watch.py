@@ -162,9 +162,13 @@ def evaluate(records: list[dict], truth: list[list[tuple[np.ndarray, str]]], fps
 def make_pipeline(scale: float, threads: int):
     """The pipeline ``maskwatch watch`` builds: ``threads`` per model (0: the libraries' defaults)."""
     import maskwatch
+    from maskwatch.pipeline import resolve_classifier
+    from maskwatch.presets import PRESETS
 
     cv2.setNumThreads(threads if threads > 0 else -1)
-    return maskwatch.load(preset="video", scale=scale, classifier=maskwatch.MaskClassifier(threads=threads or None))
+    needs = resolve_classifier(PRESETS["video"].detector, "auto") is not None  # none behind a one-pass detector
+    return maskwatch.load(preset="video", scale=scale,
+                          classifier=maskwatch.MaskClassifier(threads=threads or None) if needs else None)
 
 
 def run_config(video: Path, pipe, config, truth, output: Path | None = None, pipelined: bool = True,
@@ -288,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     shared = Path(args.shared)
     os.environ.setdefault("MASKWATCH_MODELS", str(shared / "models"))
     seconds = 8.0 if args.quick else args.seconds
-    scale = args.scale or PRESETS["video"].settings["scale"]
+    scale = args.scale or PRESETS["video"].settings.get("scale")  # None: the detector's measured settings
     default = TrackingConfig()
     default_fields = dict(detect_every=default.detect_every, classify_every=default.classify_every)
     configs = {(f"{k} (default)" if v == default_fields else k): v for k, v in CONFIGS.items()}
