@@ -86,7 +86,8 @@ def main() -> None:
     from maskwatch.cli.layout import SHARED_LAYOUT
     from maskwatch.datasets import duplicate_groups, hash_split, load_voc
     from maskwatch.evaluation import load_split
-    from maskwatch.train.rfb.loop import RFBConfig, device, fit
+    from maskwatch.train.engine import pick_device
+    from maskwatch.train.rfb.loop import RFBConfig, fit
 
     args.run.mkdir(parents=True, exist_ok=True)
     fmd, ilc = args.shared / "data" / "fmd", args.shared / "data" / "ilc"
@@ -98,7 +99,7 @@ def main() -> None:
     ilc_train, _ = hash_split(load_voc(ilc), duplicate_groups(ilc), cfg.ilc_val_fraction)
     cfg.ilc_style = ilc_style(args.shared, args.run, [im.path.name for im in ilc_train])
     logging.info("ilc -> fmd box style (YuNet calibrations): %s", cfg.ilc_style)
-    build = {"device": str(device()), "cpu": cpu_name(), "cpu_count": os.cpu_count()}
+    build = {"device": str(pick_device()), "cpu": cpu_name(), "cpu_count": os.cpu_count()}
     t0 = time.time()
     if not args.skip_train:
         fit(cfg, progress=not args.no_progress)

@@ -4,11 +4,14 @@ Cached crops are ``canvas`` pixels with the nominal face crop in the centre ``si
 applies the seed recipe's geometry (rotation, zoom, shift, shear, horizontal flip) to the canvas,
 cuts the centre, then what real cameras do: small faces upscaled from 12-32 px, blur, low light,
 colour casts, noise, JPEG artefacts. Evaluation only cuts the centre. Normalisation uses the same
-mean/std as `maskwatch.ops.normalize` at inference.
+mean/std as `maskwatch.ops.normalize` at inference. `photometric` is the colour jitter of both
+detector trainers (NumPy, on whole training inputs).
 """
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import torch
 from torch import nn
 from torchvision.transforms import v2
@@ -81,3 +84,19 @@ class CropDataset(torch.utils.data.Dataset):
         j = self.indices[i]
         img = torch.from_numpy(self.crops[j].copy()).permute(2, 0, 1)
         return self.transform(img), int(self.labels[j])
+
+
+def photometric(img: np.ndarray, rng: np.random.Generator, blur: float = 0.2, gray: float = 0.1) -> np.ndarray:
+    """RGB uint8 -> contrast x0.7-1.3, brightness +-25, saturation x0.5-1.5 (p 0.5), a 3 or 5 px
+    Gaussian blur (p ``blur``), grayscale (p ``gray``)."""
+    x = img.astype(np.float32)
+    x = x * rng.uniform(0.7, 1.3) + rng.uniform(-25, 25)  # contrast, brightness
+    if rng.uniform() < 0.5:  # saturation
+        g = x.mean(2, keepdims=True)
+        x = g + (x - g) * rng.uniform(0.5, 1.5)
+    if rng.uniform() < blur:
+        k = int(rng.choice([3, 5]))
+        x = cv2.GaussianBlur(x, (k, k), 0)
+    if rng.uniform() < gray:
+        x[:] = x.mean(2, keepdims=True)
+    return x.clip(0, 255).astype(np.uint8)

@@ -16,6 +16,7 @@ from ... import ops
 from ...datasets import SourceLayout, VocImage
 from ...imageio import read_image
 from ...labels import LABELS
+from ..augment import photometric
 from ..detector_config import DetectorConfig
 from .model import MEAN, STD, STRIDE
 
@@ -96,22 +97,8 @@ def augment(item: Cached, size: int, rng: np.random.Generator, scale_range: tupl
         canvas = canvas[:, ::-1]
         boxes = boxes.copy()
         boxes[:, [0, 2]] = size - boxes[:, [2, 0]]
-    canvas = _colour(np.ascontiguousarray(canvas), rng)
+    canvas = photometric(np.ascontiguousarray(canvas), rng, blur=0.2, gray=0.1)
     return canvas, boxes.astype(np.float32), labels
-
-
-def _colour(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    x = img.astype(np.float32)
-    x = x * rng.uniform(0.7, 1.3) + rng.uniform(-25, 25)  # contrast, brightness
-    if rng.uniform() < 0.5:  # saturation
-        gray = x.mean(2, keepdims=True)
-        x = gray + (x - gray) * rng.uniform(0.5, 1.5)
-    if rng.uniform() < 0.2:
-        k = int(rng.choice([3, 5]))
-        x = cv2.GaussianBlur(x, (k, k), 0)
-    if rng.uniform() < 0.1:
-        x[:] = x.mean(2, keepdims=True)
-    return x.clip(0, 255).astype(np.uint8)
 
 
 def targets(boxes: np.ndarray, labels: np.ndarray, size: int) -> dict[str, np.ndarray]:

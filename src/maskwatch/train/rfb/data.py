@@ -20,6 +20,7 @@ from ...datasets import VocImage
 from ...detectors import rfb
 from ...imageio import read_image
 from ...labels import LABELS
+from ..augment import photometric
 
 #: Canvas colour outside the photo: the mean the network subtracts (127 in (x - 127) / 128).
 PAD_VALUE = 127
@@ -190,7 +191,7 @@ class Augmenter:
             canvas = np.ascontiguousarray(canvas[:, ::-1])
             boxes = boxes.copy()
             boxes[:, [0, 2]] = size - boxes[:, [2, 0]]
-        return colour(canvas, rng, c), boxes.astype(np.float32), labels
+        return photometric(canvas, rng, c.blur, c.gray), boxes.astype(np.float32), labels
 
 
 def _keep_visible(boxes: np.ndarray, labels: np.ndarray, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
@@ -202,20 +203,6 @@ def _keep_visible(boxes: np.ndarray, labels: np.ndarray, w: int, h: int) -> tupl
     carea = ops.box_area(clipped)
     keep = (carea >= 0.6 * area) & ((clipped[:, 2:] - clipped[:, :2]).min(1) >= 3)
     return clipped[keep], labels[keep]
-
-
-def colour(img: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
-    x = img.astype(np.float32)
-    x = x * rng.uniform(0.7, 1.3) + rng.uniform(-25, 25)  # contrast, brightness
-    if rng.uniform() < 0.5:  # saturation
-        gray = x.mean(2, keepdims=True)
-        x = gray + (x - gray) * rng.uniform(0.5, 1.5)
-    if rng.uniform() < cfg.blur:
-        k = int(rng.choice([3, 5]))
-        x = cv2.GaussianBlur(x, (k, k), 0)
-    if rng.uniform() < cfg.gray:
-        x[:] = x.mean(2, keepdims=True)
-    return x.clip(0, 255).astype(np.uint8)
 
 
 def match(boxes: np.ndarray, labels: np.ndarray, height: int, width: int,

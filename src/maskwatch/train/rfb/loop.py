@@ -24,7 +24,8 @@ from ...detectors import rfb
 from ...faces import Faces
 from ...labels import LABELS
 from ...spec import ModelSpec
-from ..checkpoint import start_run, checkpoint_state, load_state, save_checkpoint
+from ..checkpoint import checkpoint_state, load_state, save_checkpoint, start_run
+from ..engine import pick_device
 from ..schedule import validation_metrics, warmup_cosine
 from .data import Augmenter, AugmentConfig, Sample, load_samples, match
 from .loss import multibox_loss
@@ -82,10 +83,6 @@ def spec_for(cfg: RFBConfig) -> ModelSpec:
                      extra={"min_side": cfg.min_side, "scale": 1.0, "background": True,
                             "strides": list(rfb.STRIDES), "min_boxes": [list(b) for b in rfb.MIN_BOXES],
                             "center_variance": rfb.CENTER_VARIANCE, "size_variance": rfb.SIZE_VARIANCE})
-
-
-def device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 class TorchRFB(rfb.RFBDecoder):
@@ -183,7 +180,7 @@ def fit(cfg: RFBConfig, progress: bool = True, on_epoch: Callable[[dict], None] 
     cw[1:] = (counts[1:].max() / np.maximum(counts[1:], 1)) ** cfg.loss_class_power
     class_weights = torch.tensor(cw, dtype=torch.float32)
 
-    dev = device()
+    dev = pick_device()
     model = init_from_upstream(cfg.pretrained, LABELS) if cfg.pretrained else RFBDetector(1 + len(LABELS))
     model.to(dev)
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
