@@ -1,6 +1,6 @@
 """The web app and the API docs in a real headless Chromium (Playwright driving Debian's chromium).
 
-Starts ``maskwatch app`` (Streamlit) and ``uvicorn`` on free loopback ports, uploads the astronaut
+Starts ``maskwatch app`` (Streamlit) and ``uvicorn`` on free loopback ports, uploads the example
 photo through the page's file uploader, and checks that the annotated image and the faces table
 appear. Screenshots go to $MASKWATCH_SCREENSHOTS (the README's docs/img/) or to a temporary folder.
 Skips when chromium or playwright is missing: `apt-get install -y chromium`, `pip install playwright`.
@@ -21,7 +21,6 @@ from pathlib import Path
 import pytest
 
 import maskwatch
-from maskwatch.imageio import encode_image
 from netutil import free_port  # noqa: E402
 
 CHROMIUM = os.environ.get("MASKWATCH_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
