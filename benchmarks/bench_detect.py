@@ -39,10 +39,13 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 #: (row name, `maskwatch.load` arguments, is it the default). "maskwatch" is the shipped single-pass
 #: detector (`maskwatch.detectors.rfb`); the others are the earlier stack's parts, kept for comparison.
 CONFIGS: list[tuple[str, dict[str, Any], bool]] = [
-    ("rfb, 1 pass, long side >= 640", {"detector": "rfb", "classifier": None}, True),
+    ("rfb, 1 pass, long side >= 640 (at most 2x), score 0.3", {"detector": "rfb", "classifier": None}, True),
+    ("rfb, 1 pass, long side >= 640 (at most 2x), score 0.5 (video)", {"detector": "rfb", "classifier": None,
+                                                                     "score_threshold": 0.5}, False),
+    ("rfb, 1 pass, long side >= 640, upscaled without a cap, score 0.5 (previous default)",
+     {"detector": "rfb", "classifier": None, "max_upscale": 0, "score_threshold": 0.5}, False),
     ("rfb, 1 pass, long side >= 512", {"detector": "rfb", "classifier": None, "min_side": 512}, False),
     ("rfb, 1 pass, long side >= 800", {"detector": "rfb", "classifier": None, "min_side": 800}, False),
-    ("rfb, 1 pass, long side >= 640, score 0.3", {"detector": "rfb", "classifier": None, "score_threshold": 0.3}, False),
     ("rfb, 1 pass, scale 1 (no upscaling)", {"detector": "rfb", "classifier": None, "scale": 1.0}, False),
     ("rfb + classifier (2 passes)", {"detector": "rfb", "classifier": "default"}, False),
     ("yunet+maskwatch + classifier (3 networks, previous default)", {"detector": "yunet+maskwatch"}, False),

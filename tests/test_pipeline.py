@@ -61,8 +61,8 @@ def test_default_is_the_one_pass_detector_shipped_in_the_package(monkeypatch):
     det = _detector(pipe)
     assert PRESETS["photo"].detector == det.name == "rfb" and isinstance(det, RFBMaskDetector)
     assert det.path.parent == PACKAGE_MODELS and not pipe.classifies
-    assert (det.scale, det.min_side, det.score_threshold) == (1.0, 640, 0.5)
-    assert det.input_scale(300, 400) == 1.6 and det.input_scale(1080, 1920) == 1.0
+    assert (det.scale, det.min_side, det.max_upscale, det.score_threshold) == (1.0, 640, 2.0, 0.3)
+    assert det.input_scale(300, 400) == 1.6 and det.input_scale(1080, 1920) == 1.0 and det.input_scale(100, 100) == 2.0
     two = maskwatch.load(classifier="default")  # the same detector in front of the crop classifier
     assert two.classifies and _detector(two).name == "rfb"
     assert not maskwatch.load("rfb", classifier="auto").classifies and maskwatch.load("haar").classifies
@@ -74,6 +74,9 @@ def test_presets_pick_the_detector_and_its_settings(shared_models):
     for name in ("video", "api"):
         d = maskwatch.load(preset=name).describe()["detector"]
         assert PRESETS[name].detector == d["name"] == "rfb" and d["min_side"] == 640
+    assert maskwatch.load(preset="video").describe()["detector"]["score_threshold"] == 0.5  # the video preset's own
+    assert maskwatch.load(preset="video", score_threshold=0.4).describe()["detector"]["score_threshold"] == 0.4
+    assert maskwatch.load(preset="api").describe()["detector"]["score_threshold"] == 0.3
     assert maskwatch.load("yunet", classifier=None).describe()["detector"]["min_side"] == 800  # its own measured one
     # a preset's settings are its own detector's: another detector keeps its measured ones
     assert maskwatch.load("maskwatch", preset="video", classifier=None).describe()["detector"]["min_side"] == 640

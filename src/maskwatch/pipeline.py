@@ -134,15 +134,15 @@ def load(
     """Build a `Pipeline`.
 
     Args:
-        detector: a registered detector name (``yunet+maskwatch``, ``yunet``, ``maskwatch``, ``ssd``,
-            ``haar``) or any ``image -> Faces`` callable; names get their measured settings for
+        detector: a registered detector name (``rfb``, ``yunet``, ``yunet+maskwatch``, ``maskwatch``,
+            ``ssd``, ``haar``) or any ``image -> Faces`` callable; names get their measured settings for
             whatever is left unset. Default: the ``preset``'s detector.
         classifier: ``"auto"`` (none behind a one-pass detector that labels the masks itself, like
             ``rfb``; the shipped classifier behind a face-only detector), ``"default"`` (the model
             shipped in the package), a path to an exported ONNX classifier, a `MaskClassifier`, or
             ``None`` to keep the detector's own classes (or only find faces).
         scale: detector input scale. Default: the measured one (scale 1 with small photos upscaled to
-            a longer side of 800 px for yunet, 640 px for maskwatch; see docs/detection.md).
+            a longer side of 640 px, by at most 2x, for rfb; 800 px for yunet; see docs/detection.md).
         score_threshold: minimum detector score.
         min_face: drop faces whose shorter side is below this many pixels.
         calibrate: move/scale the detector's boxes onto the annotation style the classifier was
@@ -151,7 +151,8 @@ def load(
         tile: detect on overlapping tiles of this many pixels in images larger than that
             (`maskwatch.detectors.tiling`): finds small faces in very large photos a capped detector shrinks.
         min_side: upscale smaller images until their longer side is this many pixels (default: the
-            measured one; kept with an explicit ``scale``).
+            measured one; kept with an explicit ``scale``); ``max_upscale=`` (a detector keyword) caps
+            the factor.
         preset: ``photo``, ``video`` or ``api`` (`maskwatch.presets`): the default detector, and its
             settings where the caller leaves them unset.
         max_pixels: larger images are downscaled while decoding (or refused).
@@ -164,6 +165,7 @@ def load(
     if isinstance(detector, str):
         settings = dict(chosen.settings) if detector == chosen.detector else {}
         scale = settings.get("scale") if scale is None else scale
+        score_threshold = settings.get("score_threshold") if score_threshold is None else score_threshold
         detector = build(detector, scale=scale, min_side=min_side, score_threshold=score_threshold,
                          calibrate=calibrate, **detector_kwargs)
     if tile:
