@@ -10,6 +10,8 @@ per label and the compliant share (`Faces.counts`).
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -26,15 +28,6 @@ def _text_color(fill: tuple[int, int, int]) -> tuple[int, int, int]:
     """Black on light fills (orange), white on dark ones: whichever reads better."""
     r, g, b = fill
     return (0, 0, 0) if 0.299 * r + 0.587 * g + 0.114 * b > 150 else (255, 255, 255)
-
-
-def _overlaps(rect: np.ndarray, others: np.ndarray) -> bool:
-    """Whether ``rect`` (x1, y1, x2, y2) overlaps any row of ``others`` by more than a pixel."""
-    if not len(others):
-        return False
-    iw = np.minimum(rect[2], others[:, 2]) - np.maximum(rect[0], others[:, 0])
-    ih = np.minimum(rect[3], others[:, 3]) - np.maximum(rect[1], others[:, 1])
-    return bool(np.any((iw > 1) & (ih > 1)))
 
 
 def _draw_text_box(out: np.ndarray, rect, text: str, fill, scale: float, thick: int, pad: int) -> None:
@@ -75,16 +68,17 @@ class BoxAnnotator:
     # -- labels -------------------------------------------------------------------------------------
     def _texts(self, faces: Faces) -> list[tuple[list[str], tuple[int, int, int]]]:
         """Per face: its label texts, longest first (``with_mask 0.98``, ``mask 0.98``, ``mask``), and colour."""
-        labels = faces.label
+        labels, confidence = faces.label, faces.confidence
+        tracks = faces.track_id.tolist() if self.show_track and faces.track_id is not None else None
         out = []
         for i in range(len(faces)):
             if labels is not None:
-                conf, short = f"{faces.confidence[i]:.2f}", SHORT_NAMES.get(labels[i], labels[i])
+                conf, short = f"{confidence[i]:.2f}", SHORT_NAMES.get(labels[i], labels[i])
                 texts, color = [f"{labels[i]} {conf}", f"{short} {conf}", short], COLORS.get(labels[i], UNCLASSIFIED)
             else:
                 texts, color = [f"face {faces.det_score[i]:.2f}", "face"], UNCLASSIFIED
-            if self.show_track and faces.track_id is not None:
-                texts = [f"#{faces.track_id[i]} {t}" for t in texts]
+            if tracks is not None:
+                texts = [f"#{tracks[i]} {t}" for t in texts]
             out.append((list(dict.fromkeys(texts)), color))
         return out
 
@@ -93,6 +87,9 @@ class BoxAnnotator:
         ``None`` when the face is too small for legible text or no spot is free. Largest face first,
         each takes the first free spot for its longest text at its size, then shorter texts, then
         the smallest legible size."""
+        return self._place(faces, self._texts(faces), width, height)
+
+    def _place(self, faces: Faces, texts, width: int, height: int) -> list[tuple[np.ndarray, float, str] | None]:
         n = len(faces)
         placed: list[tuple[np.ndarray, float, str] | None] = [None] * n
         if not n:
@@ -100,22 +97,22 @@ class BoxAnnotator:
         boxes = faces.xyxy.astype(np.float32)
         side = np.minimum(faces.width, faces.height)
         max_text = self.max_text or max(self.min_text, round(max(width, height) / 40))
-        texts = self._texts(faces)
         taken = np.zeros((0, 4), np.float32)
         for i in np.argsort(-side, kind="stable"):
             if self.font_scale is not None:
-                sizes = [self.font_scale * _GLYPH_PX]
+                scales = [self.font_scale]
             else:
-                want = min(max_text, self.text_ratio * float(side[i]))
+                want = round(min(max_text, self.text_ratio * float(side[i])))  # whole pixels of text height
                 if want < self.min_text:
                     continue
-                sizes = [want, self.min_text] if want > self.min_text else [want]
-            others = np.delete(boxes, i, axis=0)
-            for px in sizes:
+                scales = [px / _GLYPH_PX for px in dict.fromkeys([want, self.min_text])]
+            others = np.ones(n, bool)
+            others[i] = False
+            for scale in scales:
                 for text in texts[i][0]:
-                    spot = self._free_spot(text, px / _GLYPH_PX, boxes[i], others, taken, width, height)
+                    spot = self._free_spot(text, scale, boxes[i], boxes[others], taken, width, height)
                     if spot is not None:
-                        placed[i] = (spot, px / _GLYPH_PX, text)
+                        placed[i] = (spot, scale, text)
                         taken = np.vstack([taken, spot[None]])
                         break
                 if placed[i] is not None:
@@ -123,6 +120,7 @@ class BoxAnnotator:
         return placed
 
     @staticmethod
+    @functools.lru_cache(maxsize=4096)
     def _label_size(text: str, scale: float) -> tuple[int, int, int]:
         thick = max(1, round(scale * 1.6))
         (tw, th), base = cv2.getTextSize(text, FONT, scale, thick)
@@ -130,20 +128,24 @@ class BoxAnnotator:
         return tw + 2 * pad, th + base + 2 * pad, pad
 
     def _free_spot(self, text, scale, box, others, taken, width, height) -> np.ndarray | None:
+        """The first of nine spots around ``box`` (kept inside the image) that overlaps no rectangle of
+        ``taken`` (labels) or ``others`` (the other faces' boxes) by more than a pixel."""
         lw, lh, _ = self._label_size(text, scale)
         if lw > width or lh > height:
             return None
-        x1, y1, x2, y2 = box
-        candidates = [(x1, y1 - lh), (x2 - lw, y1 - lh), (x1, y2), (x2 - lw, y2),  # above, below
-                      (x2, y1), (x1 - lw, y1), (x2, y2 - lh), (x1 - lw, y2 - lh),  # beside
-                      (x1, y1)]  # inside, over the forehead
-        for cx, cy in candidates:
-            cx = min(max(cx, 0), width - lw)
-            cy = min(max(cy, 0), height - lh)
-            rect = np.array([cx, cy, cx + lw, cy + lh], np.float32)
-            if not _overlaps(rect, taken) and not _overlaps(rect, others):
-                return rect
-        return None
+        x1, y1, x2, y2 = (float(v) for v in box)
+        spots = np.array([(x1, y1 - lh), (x2 - lw, y1 - lh), (x1, y2), (x2 - lw, y2),  # above, below
+                          (x2, y1), (x1 - lw, y1), (x2, y2 - lh), (x1 - lw, y2 - lh),  # beside
+                          (x1, y1)], np.float32)  # inside, over the forehead
+        np.minimum(np.maximum(spots, 0, out=spots), np.float32([width - lw, height - lh]), out=spots)
+        rects = np.concatenate([spots, spots + np.float32([lw, lh])], axis=1)
+        blockers = np.concatenate([taken, others])
+        if not len(blockers):
+            return rects[0]
+        iw = np.minimum(rects[:, None, 2], blockers[None, :, 2]) - np.maximum(rects[:, None, 0], blockers[None, :, 0])
+        ih = np.minimum(rects[:, None, 3], blockers[None, :, 3]) - np.maximum(rects[:, None, 1], blockers[None, :, 1])
+        free = ~np.any((iw > 1) & (ih > 1), axis=1)
+        return rects[int(np.argmax(free))] if free.any() else None
 
     # -- legend and header ------------------------------------------------------------------------
     def _swatch_items(self, faces: Faces, counts: bool) -> list[tuple[str, tuple[int, int, int]]]:
@@ -242,7 +244,7 @@ class BoxAnnotator:
             side = min(x2 - x1, y2 - y1)
             thick = self.thickness or max(1, min(base, side // 30))
             cv2.rectangle(out, (x1, y1), (x2, y2), texts[i][1], thick, cv2.LINE_AA)
-        placed = self.place_labels(faces, w, h)
+        placed = self._place(faces, texts, w, h)
         for (_, color), spot in zip(texts, placed):
             if spot is not None:
                 rect, scale, text = spot
