@@ -133,3 +133,18 @@ def test_transformed_scales_then_shifts_boxes_and_landmarks():
 def test_nms_and_box_voting_table(boxes, scores, vote, expected):
     kept = Faces(xyxy=boxes, det_score=scores).nms(0.5, vote)
     np.testing.assert_allclose(kept.xyxy, np.asarray(expected, np.float32).reshape(-1, 4), atol=1e-5)
+
+
+def test_counts_per_label_and_compliant_share():
+    from maskwatch.labels import LabelCounts
+
+    probs = np.array([[0.9, 0.05, 0.05], [0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0, 0, 0]], np.float32)
+    faces = Faces(np.tile(np.array([[0, 0, 10, 10]], np.float32), (4, 1)), probs=probs)
+    c = faces.counts()
+    assert c.counts == {"with_mask": 2, "without_mask": 1, "mask_worn_incorrectly": 0}
+    assert c.unclassified == 1 and c.total == 4 and c.compliant_share == pytest.approx(2 / 3)
+    assert c.to_dict() == {"with_mask": 2, "without_mask": 1, "mask_worn_incorrectly": 0, "unclassified": 1,
+                           "faces": 4, "compliant_share": 0.6667}
+    batch = sum([c, Faces.empty().counts(), Faces(np.zeros((2, 4), np.float32)).counts()])
+    assert batch.images == 3 and batch.total == 6 and batch.unclassified == 3 and batch.counts["with_mask"] == 2
+    assert Faces.empty().counts().compliant_share is None and LabelCounts().to_dict()["compliant_share"] is None

@@ -13,6 +13,10 @@ class ImageTooLargeError(ImageReadError):
     """An image has more pixels than the configured limit and cannot be downscaled on decode."""
 
 
+class MissingExtraError(MaskwatchError, ImportError):
+    """An optional dependency is not installed; the message names the extra that installs it."""
+
+
 class ModelNotFoundError(MaskwatchError, FileNotFoundError):
     """A model file is neither cached nor downloadable."""
 

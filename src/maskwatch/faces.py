@@ -8,7 +8,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from . import ops
-from .labels import LABELS
+from .labels import LABELS, LabelCounts
 
 
 def _as_array(value: Any, dtype: Any, shape_tail: tuple[int, ...], name: str, n: int | None) -> np.ndarray:
@@ -140,6 +140,15 @@ class Faces:
     @property
     def height(self) -> np.ndarray:
         return self.xyxy[:, 3] - self.xyxy[:, 1]
+
+    def counts(self) -> LabelCounts:
+        """Faces per label (every label of ``labels``, zeros included) and the unclassified ones (no
+        ``probs``, or all-zero ones: a track not classified yet), as `LabelCounts` of one image."""
+        if self.probs is None:
+            return LabelCounts(dict.fromkeys(self.labels, 0), len(self), 1)
+        known = self.probs.max(axis=1) > 0  # a tracked face not classified yet has all-zero probs
+        tally = np.bincount(self.probs[known].argmax(axis=1), minlength=len(self.labels))
+        return LabelCounts({label: int(n) for label, n in zip(self.labels, tally)}, int((~known).sum()), 1)
 
     #: The optional per-face fields; `merge` needs all or none of the parts to have each.
     OPTIONAL_FIELDS = ("landmarks", "probs", "track_id")

@@ -17,7 +17,7 @@ from maskwatch.datasets import load_voc
 
 
 def test_cli_eval_writes_json_markdown_and_plots(tmp_path, shared_data, shared_models, capsys):
-    pytest.importorskip("matplotlib")
+    pytest.importorskip("matplotlib", reason="the report's plots need the eval extra (matplotlib)")
     out = tmp_path / "ev"
     code = main(["eval", "--data", str(shared_data / "fmd"), "--split", "all", "--limit", "3", "-o", str(out),
                  "--quiet", "--detector", "yunet", "--scale", "1.0"])
@@ -64,6 +64,7 @@ def test_perfect_predictions_score_one(shared_data):
 
 
 def test_evaluate_dataset_python_api(shared_data, shared_models):
+    pytest.importorskip("sklearn", reason="the validation split of fmd needs the eval extra (scikit-learn)")
     import maskwatch
 
     pipe = maskwatch.load("yunet", classifier=None, scale=1.0)
@@ -73,6 +74,7 @@ def test_evaluate_dataset_python_api(shared_data, shared_models):
 
 
 def test_evaluation_does_not_import_torch(shared_data):
+    pytest.importorskip("sklearn", reason="the validation split of fmd needs the eval extra (scikit-learn)")
     import subprocess
     import sys
 

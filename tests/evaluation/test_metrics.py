@@ -91,7 +91,7 @@ def _random_case(seed: int, n_images: int = 12, n_classes: int = 2):
 @pytest.mark.parametrize("area", [(0.0, 1e5), (16.0, 32.0), (32.0, 96.0)])
 def test_ap_equals_pycocotools(seed, area):
     COCO = pytest.importorskip("pycocotools.coco", reason="pycocotools (eval extra)").COCO
-    COCOeval = pytest.importorskip("pycocotools.cocoeval").COCOeval
+    COCOeval = pytest.importorskip("pycocotools.cocoeval", reason="pycocotools (eval extra)").COCOeval
     images = _random_case(seed)
     n_classes = 2
     gt_json = {"images": [{"id": i + 1, "width": 300, "height": 300} for i in range(len(images))],

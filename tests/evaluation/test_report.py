@@ -47,7 +47,7 @@ def test_loose_iou_counts_faces_boxed_too_far_off(tmp_path):
 
 
 def test_galleries_are_written_with_the_report(tmp_path):
-    pytest.importorskip("matplotlib")
+    pytest.importorskip("matplotlib", reason="the report's galleries need the eval extra (matplotlib)")
     results = [_result(tmp_path, f"img{i}", [[20, 20, 60, 60]], [[90, 40, 130, 80]], [0.5]) for i in range(3)]
     m = detection_metrics(results)
     paths = write_report(m, tmp_path / "out")

@@ -134,7 +134,7 @@ def test_fine_tune_starts_from_weights_and_adds_closeups(tiny_run, tiny_sources,
 
 
 def test_giou_box_loss_is_zero_for_exact_boxes_and_grows_with_the_offset():
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="the train extra (torch) runs the detector in PyTorch")
     from maskwatch.train.detector import detection_loss
 
     g = 8

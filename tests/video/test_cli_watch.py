@@ -8,6 +8,7 @@ from .conftest import count_frames, free_port
 
 
 def test_watch_file_writes_every_output(shared_models, face_video, tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason="--chart needs the video extra (matplotlib)")
     out = tmp_path / "out"
     rc = main(["watch", str(face_video), "-o", str(out / "a.mp4"), "--jsonl", str(out / "a.jsonl"),
                "--csv", str(out / "a.csv"), "--chart", str(out / "a.png"), "--summary", str(out / "s.json")])
@@ -146,3 +147,37 @@ def test_watch_truncated_file_warns_and_exits_3(shared_models, astronaut, tmp_pa
     path.write_bytes(data[: len(data) // 2])
     assert main(["watch", str(path), "--jsonl", str(tmp_path / "a.jsonl")]) == 3
     assert "ended after" in capsys.readouterr().err
+
+
+def test_watch_counts_per_label_in_every_output(shared_models, face_video, tmp_path, capsys):
+    """Counts per label and the compliant share: per frame (JSON lines), per second (CSV), per run
+    (summary JSON and the stderr summary); --header draws them above the annotated video."""
+    import csv
+
+    import cv2
+
+    out = tmp_path / "out"
+    assert main(["watch", str(face_video), "--jsonl", str(out / "f.jsonl"), "--csv", str(out / "c.csv"),
+                 "--summary", str(out / "s.json"), "-o", str(out / "v.avi"), "--header"]) == 0
+    for line in (out / "f.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        labels = [f.get("label") for f in rec["faces"]]
+        counts = rec["counts"]
+        assert counts["faces"] == len(labels)
+        assert all(counts[label] == labels.count(label) for label in ("with_mask", "without_mask",
+                                                                      "mask_worn_incorrectly"))
+    rows = list(csv.DictReader((out / "c.csv").open()))
+    assert rows and all("compliant_share" in r for r in rows)
+    c = json.loads((out / "s.json").read_text())["result"]["compliance"]
+    tracks = c["tracks_per_label"]
+    assert c["compliant_share"] == round(tracks["with_mask"] / sum(tracks.values()), 4)
+    assert sum(c["faces_per_label"].values()) <= c["faces_seen"]
+    err = capsys.readouterr().err
+    assert f"unique tracks: {c['unique_tracks']} (with_mask {tracks['with_mask']}" in err
+    cap = cv2.VideoCapture(str(out / "v.avi"))
+    ok, frame = cap.read()
+    cap.release()
+    source = cv2.VideoCapture(str(face_video))
+    height = int(source.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    source.release()
+    assert ok and frame.shape[0] > height and frame.shape[0] % 2 == height % 2  # the header band on top

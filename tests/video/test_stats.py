@@ -25,13 +25,27 @@ def test_per_second_counts_distinct_tracks(tmp_path):
     stats.update(3.5, Faces.empty())
     rows = stats.per_second()
     assert [r["faces"] for r in rows] == [2, 2, 2, 0]
-    assert rows[0] == {"second": 0, "faces": 2, "with_mask": 1, "without_mask": 1, "mask_worn_incorrectly": 0}
-    assert rows[2]["mask_worn_incorrectly"] == 1
+    assert rows[0] == {"second": 0, "faces": 2, "with_mask": 1, "without_mask": 1, "mask_worn_incorrectly": 0,
+                       "compliant_share": 0.5}
+    assert rows[2]["mask_worn_incorrectly"] == 1 and rows[3]["compliant_share"] is None
     s = stats.summary()
     assert s["unique_tracks"] == 3 and s["faces_seen"] == 60 and s["frames"] == 31
     assert s["share_per_label"]["with_mask"] == pytest.approx(1 / 3, abs=1e-3)
+    # tracks (people): 1 masked of 3; face-frames: 30 masked, 20 unmasked, 10 worn wrong
+    assert s["tracks_per_label"] == {"with_mask": 1, "without_mask": 1, "mask_worn_incorrectly": 1}
+    assert s["compliant_share"] == pytest.approx(1 / 3, abs=1e-4)
+    assert s["faces_per_label"] == {"with_mask": 30, "without_mask": 20, "mask_worn_incorrectly": 10}
+    assert s["faces_compliant_share"] == 0.5
     with open(stats.write_csv(tmp_path / "c.csv")) as fh:
-        assert len(list(csv.DictReader(fh))) == 4
+        csv_rows = list(csv.DictReader(fh))
+    assert len(csv_rows) == 4 and csv_rows[0]["compliant_share"] == "0.5" and csv_rows[3]["compliant_share"] == ""
+
+
+def test_chart_is_a_png(tmp_path):
+    pytest.importorskip("matplotlib", reason="the chart needs the video extra (matplotlib)")
+    stats = ComplianceStats()
+    for i in range(30):
+        stats.update(i / 10, tracked([1, 2], [MASK, NOMASK]))
     png = stats.plot(tmp_path / "c.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -39,7 +53,10 @@ def test_per_second_counts_distinct_tracks(tmp_path):
 def test_empty_run_still_writes_outputs(tmp_path):
     stats = ComplianceStats()
     assert stats.per_second() == [] and stats.summary()["unique_tracks"] == 0
+    assert stats.summary()["compliant_share"] is None
     stats.write_csv(tmp_path / "c.csv")
+    assert (tmp_path / "c.csv").read_text().strip() == "second,faces,with_mask,without_mask,mask_worn_incorrectly,compliant_share"
+    pytest.importorskip("matplotlib", reason="the chart needs the video extra (matplotlib)")
     assert stats.plot(tmp_path / "c.png").stat().st_size > 0
 
 

@@ -31,14 +31,40 @@ def streamlit_command(args: argparse.Namespace) -> list[str]:
             "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
 
 
-def run(args: argparse.Namespace) -> int:
-    import importlib.util
-    import subprocess
+class _Terminated(Exception):
+    """SIGTERM arrived (a service manager or `kill` stopping us)."""
 
-    if importlib.util.find_spec("streamlit") is None:
-        raise ImportError('streamlit is missing; install the app with: pip install "maskwatch[app]"')
+
+def _raise_terminated(signum, frame):
+    raise _Terminated
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run Streamlit as a child process and stop it with us: on Ctrl-C (SIGINT) and SIGTERM the
+    server is asked to stop (SIGTERM, then SIGKILL after 10 s) and waited for, so no server is left
+    behind holding the port."""
+    import signal
+    import subprocess
+    import threading
+
+    from .common import require
+
+    require("app", "app", "streamlit", "pandas")
     print(f"maskwatch app: http://{args.host}:{args.port}", flush=True)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
+    proc = subprocess.Popen(streamlit_command(args))
     try:
-        return subprocess.call(streamlit_command(args))
-    except KeyboardInterrupt:
+        return proc.wait()
+    except (KeyboardInterrupt, _Terminated):
         return 0
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)

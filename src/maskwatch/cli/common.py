@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import sys
 from pathlib import Path
 from typing import IO, Iterator
 
 
 
-def add_detector_arguments(p: argparse.ArgumentParser, preset: str = "photo") -> None:
-    """The detection flags; ``--detector`` defaults to the preset's detector (`maskwatch.presets`)."""
+def add_detector_arguments(p: argparse.ArgumentParser, preset: str = "photo", calibrate: bool = True) -> None:
+    """The detection flags; ``--detector`` defaults to the preset's detector (`maskwatch.presets`).
+    ``calibrate``: offer ``--calibrate/--no-calibrate`` (for commands that pass it on)."""
     from ..detectors import names
     from ..pipeline import DEFAULT_MIN_FACE
     from ..presets import PRESETS
@@ -31,9 +33,11 @@ def add_detector_arguments(p: argparse.ArgumentParser, preset: str = "photo") ->
     g.add_argument("--min-face", type=float, default=DEFAULT_MIN_FACE, help="ignore faces smaller than this (px)")
     g.add_argument("--tile", type=int, default=None, metavar="PX",
                    help="detect on overlapping PX x PX tiles of larger images (very large photos, small faces)")
-    g.add_argument("--no-calibrate", action="store_true",
-                   help="keep the detector's own box style (by default yunet/ssd boxes are moved onto the "
-                        "annotation style the classifier was trained on)")
+    if calibrate:
+        g.add_argument("--calibrate", action=argparse.BooleanOptionalAction, default=None,
+                       help="move the detector's boxes onto the annotation style the classifier was trained on "
+                            "(maskwatch.detectors.calibration), or keep its own (--no-calibrate) (default: the "
+                            "detector's measured choice: on for yunet and ssd)")
     g.add_argument("--classifier", default="auto",
                    help="mask classifier ONNX file ('auto': none behind the one-pass rfb detector, the shipped "
                         "classifier behind face-only detectors; 'default': the shipped classifier, e.g. rfb in two "
@@ -41,12 +45,12 @@ def add_detector_arguments(p: argparse.ArgumentParser, preset: str = "photo") ->
 
 
 def pipeline_from_args(args: argparse.Namespace, calibrate: bool | None = None, preset: str = "photo"):
-    """The pipeline of the detection flags (``--no-calibrate`` wins over ``calibrate``)."""
+    """The pipeline of the detection flags (``--calibrate`` / ``--no-calibrate`` win over ``calibrate``)."""
     from ..pipeline import load
 
     classifier = None if str(args.classifier).lower() == "none" else args.classifier  # detector alone
-    if getattr(args, "no_calibrate", False):
-        calibrate = False
+    if getattr(args, "calibrate", None) is not None:
+        calibrate = args.calibrate
     return load(detector=args.detector, classifier=classifier, scale=args.scale, preset=preset,
                 score_threshold=args.score_threshold, min_face=args.min_face, calibrate=calibrate,
                 tile=getattr(args, "tile", None), min_side=getattr(args, "min_side", None))
@@ -61,6 +65,46 @@ def open_output(path: str | None, mode: str = "w") -> Iterator[IO[str]]:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, mode, newline="", encoding="utf-8", errors="backslashreplace") as fh:
         yield fh
+
+
+def missing_modules(*modules: str) -> list[str]:
+    """The importable names among ``modules`` that are not installed (``a|b``: either will do)."""
+
+    def present(name: str) -> bool:
+        try:
+            return importlib.util.find_spec(name) is not None  # None also where sys.modules[name] is None
+        except (ImportError, ValueError):
+            return False
+
+    return [m.split("|")[0] for m in modules if not any(present(alt) for alt in m.split("|"))]
+
+
+def require(what: str, extra: str, *modules: str) -> None:
+    """Fail at once, before any work, when ``modules`` of the ``extra`` are missing.
+
+    ``what`` names the command (and flag) that needs them: ``require("watch --chart", "video",
+    "matplotlib")`` raises `MissingExtraError`: ``maskwatch watch --chart needs matplotlib, which is not
+    installed: pip install "maskwatch[video]"``. Every command calls this first in its ``run``."""
+    from ..errors import MissingExtraError
+
+    missing = missing_modules(*modules)
+    if missing:
+        raise MissingExtraError(f"maskwatch {what} needs {', '.join(missing)}, which "
+                                f"{'is' if len(missing) == 1 else 'are'} not installed: "
+                                f'pip install "maskwatch[{extra}]"')
+
+
+def format_counts(counts, noun: str | None = "face(s)") -> str:
+    """``22 face(s): with_mask 21, without_mask 0, mask_worn_incorrectly 1; 95% compliant`` of a
+    `maskwatch.labels.LabelCounts` (``noun=None``: ``22 (with_mask 21, ...; 95% compliant)``)."""
+    parts = [f"{label} {n}" for label, n in counts.counts.items()]
+    if counts.unclassified:
+        parts.append(f"unclassified {counts.unclassified}")
+    share = counts.compliant_share
+    tail = "" if share is None else f"; {100 * share:.0f}% compliant"
+    if noun is None:
+        return f"{counts.total} ({', '.join(parts)}{tail})"
+    return f"{counts.total} {noun}: {', '.join(parts)}{tail}"
 
 
 def note(message: str) -> None:

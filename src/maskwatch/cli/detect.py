@@ -8,6 +8,11 @@ file the decoder accepts, whatever its suffix; what was skipped is counted at th
 
 Existing --jsonl / --csv files and annotated images are never replaced without --overwrite;
 --resume continues a killed batch instead, skipping the sources already in --jsonl.
+
+Annotated images keep the input's format where it is one maskwatch writes (PNG stays PNG, JPEG stays
+JPEG, also WebP, BMP, TIFF); anything else is written as JPEG. At the end, one line on stderr counts
+the faces per label and the compliant share (with_mask among the classified faces) of the batch;
+-v adds that line for every photo, --quiet silences it.
 """
 
 from __future__ import annotations
@@ -34,15 +39,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                        help="continue a killed batch: skip the inputs already in --jsonl, append to it and to --csv")
     again.add_argument("--overwrite", action="store_true",
                        help="replace existing --jsonl / --csv files and annotated images")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--header", action="store_true",
+                   help="add a band above each annotated image with the counts per label")
+    p.add_argument("-v", "--verbose", dest="per_photo", action="store_true",
+                   help="one line of counts per label for every photo on stderr")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, no summary line")
     add_detector_arguments(p)
 
 
+#: Suffixes of the formats an annotated image is written in as it came; others become JPEG.
+KEPT_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+
+
 def _output_path(out_dir: Path, src: Path, used: set[Path]) -> Path:
-    target = out_dir / f"{src.stem}.jpg"
+    suffix = src.suffix.lower() if src.suffix.lower() in KEPT_SUFFIXES else ".jpg"
+    target = out_dir / f"{src.stem}{suffix}"
     n = 1
     while target in used:
-        target = out_dir / f"{src.stem}_{n}.jpg"
+        target = out_dir / f"{src.stem}_{n}{suffix}"
         n += 1
     used.add(target)
     return target
@@ -80,8 +94,9 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import MaskwatchError
     from ..imageio import display_name, expand_inputs, read_image, write_image
     from ..writers import CsvWriter, JsonlWriter, error_record, resume_csv, resume_jsonl
+    from ..labels import LabelCounts
     from . import error
-    from .common import note, open_output, pipeline_from_args, progress
+    from .common import format_counts, note, open_output, pipeline_from_args, progress
 
     inputs = expand_inputs(args.inputs)
     out_dir = Path(args.output)
@@ -104,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
              f"{display_name(args.jsonl)}")
     pipe = pipeline_from_args(args) if any(err is None for (_, err), _ in todo) else None
     failed = 0
+    counts = LabelCounts()
+    per_photo = args.per_photo or getattr(args, "verbose", False)
     mode = "a" if args.resume else "w"
     with contextlib.ExitStack() as stack:
         jsonl = JsonlWriter(stack.enter_context(open_output(args.jsonl, mode)))
@@ -116,8 +133,11 @@ def run(args: argparse.Namespace) -> int:
                 image = read_image(path, max_pixels=pipe.max_pixels)
                 faces = pipe.detect(image, source=str(path))
                 record = faces.to_dict()
+                counts = counts + faces.counts()
+                if per_photo:
+                    note(f"{display_name(path)}: {format_counts(faces.counts())}")
                 if target is not None:
-                    write_image(target, annotate(image, faces, blur=args.blur))
+                    write_image(target, annotate(image, faces, blur=args.blur, header=args.header))
             except (MaskwatchError, OSError) as exc:
                 failed += 1
                 shown = display_name(path)
@@ -129,6 +149,8 @@ def run(args: argparse.Namespace) -> int:
             if csv:
                 csv.write(record)
             jsonl.write(record)
+    if counts.images and not args.quiet:
+        note(f"{counts.images} photo(s): {format_counts(counts)}")
     if inputs.skipped:
         note("in the folders given, " + inputs.skipped_summary())
     if failed:

@@ -32,18 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", default="maskwatch-eval", help="folder for the report")
     p.add_argument("--name", default="detection", help="file name prefix of the report")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N images (default: all)")
-    p.add_argument("--calibrate", action="store_true",
-                   help="move/scale the detector's boxes to the annotation style (maskwatch.detectors.calibration; "
-                        "yunet, ssd: their default already)")
     p.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_detector_arguments(p)
-
-
-def calibrate_flag(args: argparse.Namespace) -> bool | None:
-    """``--calibrate``: the registry's measured calibration (applied once, inside any tiling); else the
-    detector's default (``--no-calibrate`` wins in `pipeline_from_args`)."""
-    return True if args.calibrate else None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,10 +42,16 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation.report import write_report
     from . import error
     from .common import pipeline_from_args, progress
+    from .common import require
     from .layout import SHARED_LAYOUT
 
+    if args.split != "all" and not str(args.split).endswith(".json"):
+        require(f"eval --split {args.split}", "eval", "sklearn")  # the group split of the validation side
+    if not args.no_plots:
+        require("eval (its plots; --no-plots goes without)", "eval", "matplotlib")
+
     # --calibrate asks for the measured calibration, which the registry applies once, inside any tiling
-    pipe = pipeline_from_args(args, calibrate=calibrate_flag(args))
+    pipe = pipeline_from_args(args)
     described = pipe.describe()
     metrics = evaluate_dataset(pipe, args.data, split=args.split, limit=args.limit, layout=SHARED_LAYOUT,
                                progress=lambda it, n: progress(it, n, "eval", enabled=not args.quiet),

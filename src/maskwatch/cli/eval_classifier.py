@@ -24,6 +24,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .common import require
+
+    if args.model.endswith(".pt"):
+        require("eval-classifier --model CHECKPOINT.pt", "train", "torch", "torchvision")
+    require("eval-classifier", "eval", "sklearn", "matplotlib")
     from ..train.evaluate import evaluate_model
 
     split = args.split

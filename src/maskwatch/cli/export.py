@@ -23,6 +23,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .common import require
+
+    require("export", "train", "torch", "torchvision", "onnx")
+    if args.format == "tflite":
+        require("export --format tflite", "tflite", "onnx2tf", "tensorflow")
     from ..train.export import export_checkpoint
 
     out = Path(args.output) if args.output else Path(args.checkpoint).parent / "mask_classifier.onnx"

@@ -23,11 +23,15 @@ def run(args: argparse.Namespace) -> int:
     for name in names:
         registry.model_info(name)  # an unknown name: UnknownNameError, one line and exit code 2 from the CLI
     if args.action == "list":
+        rows = [("name", "file", "where", "licence")]
         for name in names:
             info = registry.MODELS[name]
             found = registry.find(name)
-            where = str(found) if found else "missing (maskwatch models fetch %s)" % name
-            print(f"{name:22s} {info.filename:42s} {info.license:22s} {where}")
+            rows.append((name, info.filename, str(found) if found else f"missing (maskwatch models fetch {name})",
+                         info.license))
+        widths = [max(len(row[i]) for row in rows) for i in range(3)]
+        for row in rows:  # columns as wide as their longest entry; the free-text licence last
+            print("  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + "  " + row[3])
         return 0
     if args.action == "path":
         for name in names:

@@ -30,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="seconds a client has to send a whole upload (408 after it)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
                    help="uvicorn log level")
-    add_detector_arguments(p, preset="api")
+    add_detector_arguments(p, preset="api", calibrate=False)  # the API keeps each detector's choice
 
 
 def settings_from_args(args: argparse.Namespace):
@@ -44,10 +44,11 @@ def settings_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        import uvicorn
-    except ImportError as exc:
-        raise ImportError(f'{exc.name} is missing; install the API with: pip install "maskwatch[serve]"') from exc
+    from .common import require
+
+    require("serve", "serve", "fastapi", "uvicorn", "python_multipart|multipart")
+    import uvicorn
+
     from ..web.api import create_app
 
     app = create_app(settings_from_args(args))

@@ -79,6 +79,11 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from .common import require
+
+    require("train", "train", "torch", "torchvision", "sklearn", "matplotlib")
+    if args.config and args.config.endswith((".yaml", ".yml")):
+        require("train --config FILE.yaml", "train", "yaml")
     from ..train.engine import fit
     from ..train.evaluate import evaluate_run
 

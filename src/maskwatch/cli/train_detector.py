@@ -47,6 +47,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .common import require
+
+    require("train-detector", "train", "torch", "torchvision", "sklearn")
     from ..train.detector import DetectorConfig, export, fit
 
     cfg = DetectorConfig(data=args.data, output=args.output, pretrained=args.pretrained, split=args.split,

@@ -37,6 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     out.add_argument("--csv", default=None, help="per-second face counts per label to this CSV file")
     out.add_argument("--chart", default=None, help="compliance-over-time chart to this PNG file")
     out.add_argument("--summary", default=None, help="run summary and resolved settings to this JSON file")
+    out.add_argument("--header", action="store_true",
+                     help="add a band above each frame of the --output video with the counts per label")
     out.add_argument("--show", action="store_true", help="show a live window (OpenCV with GUI; ESC or q quits)")
     out.add_argument("--max-frames", type=int, default=None, help="stop after this many frames (default: all)")
     tr = p.add_argument_group("tracking and smoothing (defaults measured by benchmarks/bench_watch.py)")
@@ -86,16 +88,21 @@ def config_from_args(args: argparse.Namespace):
 
 
 def format_summary(result) -> str:
+    from ..labels import LabelCounts
+    from .common import format_counts
+
     c = result.compliance
-    shares = ", ".join(f"{label} {100 * share:.0f}%" for label, share in c.get("share_per_label", {}).items())
+    per_label = dict(c.get("faces_per_label", {}))
+    faces = LabelCounts(per_label, c.get("faces_seen", 0) - sum(per_label.values()))
     lines = [
         f"{result.source}: {result.frames_processed} frames processed at {result.fps:.1f} frames/s"
         + (f", {result.frames_dropped} dropped" if result.frames_dropped else "")
         + (f", {result.reconnects} reconnect(s)" if result.reconnects else ""),
-        f"faces seen: {c.get('faces_seen', 0)} (face-frames), unique tracks: {c.get('unique_tracks', 0)}",
+        f"faces seen (face-frames): {format_counts(faces, None)}",
+        f"unique tracks: {c.get('unique_tracks', 0)}",
     ]
     if c.get("unique_tracks"):
-        lines.append(f"tracks per label: {shares}")
+        lines[-1] = f"unique tracks: {format_counts(LabelCounts(dict(c['tracks_per_label'])), None)}"
     if result.alerts_sent or result.alerts_suppressed:
         lines.append(f"alerts: {result.alerts_sent} sent, {result.alerts_suppressed} suppressed by the rate limit")
     if result.interrupted:
@@ -112,6 +119,13 @@ def run(args: argparse.Namespace) -> int:
     from ..video.runner import has_gui
     from ..video.sources import VideoSource
     from . import error
+    from .common import require
+
+    # before the source opens and the models load: a missing extra must not cost a whole video
+    if args.chart:
+        require("watch --chart", "video", "matplotlib")
+    if args.output and Path(args.output).suffix.lower() == ".webm":
+        require("watch -o FILE.webm", "video", "av")
 
     show = args.show
     if show and not has_gui():
@@ -133,6 +147,7 @@ def _watch(args: argparse.Namespace, source, config, show: bool) -> int:
     from ..classifier import MaskClassifier
     from ..pipeline import load, resolve_classifier
     from ..presets import preset
+    from ..annotate import BoxAnnotator
     from ..video.analyzer import VideoAnalyzer
     from ..video.runner import WatchRunner
     from ..video.stats import AlertHook, ComplianceStats
@@ -145,7 +160,8 @@ def _watch(args: argparse.Namespace, source, config, show: bool) -> int:
     if classifier is not None:
         classifier = MaskClassifier(None if classifier == "default" else classifier, threads=args.threads or None)
     pipe = load(detector=args.detector, classifier=classifier, scale=args.scale, preset="video",
-                score_threshold=args.score_threshold, min_face=args.min_face, tile=args.tile, min_side=args.min_side)
+                score_threshold=args.score_threshold, min_face=args.min_face, tile=args.tile, min_side=args.min_side,
+                calibrate=args.calibrate)
     alerts = None
     if args.alert_cmd or args.alert_url:
         alerts = AlertHook(command=args.alert_cmd, url=args.alert_url, min_interval=args.alert_interval,
@@ -155,7 +171,8 @@ def _watch(args: argparse.Namespace, source, config, show: bool) -> int:
     # Ctrl-C or SIGTERM (a service manager stopping us) end the run; the runner finishes the outputs
     with open_output(args.jsonl) if args.jsonl else contextlib.nullcontext() as jsonl:
         runner = WatchRunner(source, VideoAnalyzer(pipe, config), output=args.output, jsonl=jsonl, stats=stats,
-                             alerts=alerts, show=show, queue_size=args.queue_size, max_frames=args.max_frames)
+                             alerts=alerts, show=show, queue_size=args.queue_size, max_frames=args.max_frames,
+                             annotator=BoxAnnotator(header=args.header))
         result = runner.run()
     if args.csv:
         stats.write_csv(args.csv)

@@ -176,8 +176,10 @@ class VideoFileWriter:
 
 
 def frame_record(frame: Frame, faces: Faces) -> dict[str, Any]:
-    """The JSON line of one processed frame: ``{frame, time, faces}``."""
-    return {"frame": frame.index, "time": round(frame.time, 3), "faces": faces.face_dicts()}
+    """The JSON line of one processed frame: ``{frame, time, faces, counts}`` (``counts``: the frame's
+    faces per label and compliant share, `maskwatch.labels.LabelCounts.to_dict`)."""
+    return {"frame": frame.index, "time": round(frame.time, 3), "faces": faces.face_dicts(),
+            "counts": faces.counts().to_dict()}
 
 
 @dataclass

@@ -26,7 +26,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..faces import Faces
-from ..labels import COLORS, LABELS, MASK_WORN_INCORRECTLY, WITHOUT_MASK
+from ..labels import COLORS, COMPLIANT, LABELS, MASK_WORN_INCORRECTLY, WITHOUT_MASK, LabelCounts
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +41,13 @@ class ComplianceStats:
         self.face_frames = 0  #: faces summed over frames
         self.frames = 0
         self.unlabelled_faces = 0
+        self.face_counts = LabelCounts(dict.fromkeys(self.labels, 0))  #: face-frames per label
 
     def update(self, time_s: float, faces: Faces) -> None:
         """Count the faces of one frame shown at ``time_s`` seconds."""
         self.frames += 1
         self.face_frames += len(faces)
+        self.face_counts = self.face_counts + faces.counts()
         labels = faces.label
         second = int(max(time_s, 0.0))
         bins = self._seconds[second]
@@ -61,7 +63,8 @@ class ComplianceStats:
                 self._track_labels[key][labels[i]] += 1
 
     def per_second(self) -> list[dict[str, int]]:
-        """One row per second from 0 to the last second seen: ``second, faces, <label>...``.
+        """One row per second from 0 to the last second seen: ``second, faces, <label>...,
+        compliant_share`` (``with_mask`` among the labelled faces of that second; ``None`` if none).
 
         Without track ids a face counts once per frame, so counts are face-frames in that case.
         """
@@ -72,6 +75,8 @@ class ComplianceStats:
             bins = self._seconds.get(s, {})
             row = {"second": s, "faces": len(bins.get("faces", ()))}
             row.update({label: len(bins.get(label, ())) for label in self.labels})
+            labelled = sum(row[label] for label in self.labels)
+            row["compliant_share"] = round(row.get(COMPLIANT, 0) / labelled, 4) if labelled else None
             rows.append(row)
         return rows
 
@@ -80,22 +85,29 @@ class ComplianceStats:
         return {tid: counts.most_common(1)[0][0] for tid, counts in self._track_labels.items() if counts}
 
     def summary(self) -> dict[str, Any]:
+        """Frames, faces and tracks; per label the tracks (people) and the face-frames, and the
+        compliant share of each (``with_mask`` among the labelled ones; ``None`` if none)."""
         tracks = self.track_labels()
         counts = Counter(tracks.values())
         n = len(tracks)
+        track_counts = LabelCounts({label: counts.get(label, 0) for label in self.labels})
+        faces = self.face_counts.to_dict()
         return {
             "frames": self.frames,
             "faces_seen": self.face_frames,
             "unique_tracks": n,
-            "tracks_per_label": {label: counts.get(label, 0) for label in self.labels},
+            "tracks_per_label": dict(track_counts.counts),
             "share_per_label": {label: round(counts.get(label, 0) / n, 4) if n else 0.0 for label in self.labels},
+            "compliant_share": track_counts.to_dict()["compliant_share"],
+            "faces_per_label": {label: faces[label] for label in self.labels},
+            "faces_compliant_share": faces["compliant_share"],
         }
 
     def write_csv(self, path: str | os.PathLike) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=["second", "faces", *self.labels])
+            writer = csv.DictWriter(fh, fieldnames=["second", "faces", *self.labels, "compliant_share"])
             writer.writeheader()
             writer.writerows(self.per_second())
         return path
