@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
         for name in names:
             info = registry.MODELS[name]
             found = registry.find(name)
-            where = str(found) if found else "missing (maskwatch models fetch %s)" % name
+            where = str(found) if found else f"missing ({info.how or 'maskwatch models fetch ' + name})"
             print(f"{name:22s} {info.filename:42s} {info.license:22s} {where}")
         return 0
     if args.action == "path":
