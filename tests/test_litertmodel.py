@@ -39,7 +39,7 @@ def test_metadata_round_trip_and_spec_checks(litert_models, tmp_path):
     assert meta["note"] == "héllo" and meta[METADATA_KEY] == read_metadata(src)[METADATA_KEY]
     model = open_model(path, "classifier")
     assert isinstance(model, LiteRTModel) and model.output_names == ["logits"]
-    x = np.zeros((3, 3, 128, 128), np.float32)
+    x = np.zeros((3, 128, 128, 3), np.float32)  # NHWC
     assert model.run(None, x)[0].shape == (3, 3) and model.run(["logits"], x[:1])[0].shape == (1, 3)
     with pytest.raises(ModelSpecError, match="expected 'detector'"):
         LiteRTModel(path, "detector")

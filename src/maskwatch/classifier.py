@@ -55,7 +55,7 @@ class MaskClassifier:
             crops = np.concatenate([ops.crop_whole(c, size) for c in crops])
         probs = []
         for i in range(0, len(crops), self.batch_size):
-            x = ops.normalize(crops[i : i + self.batch_size], self.spec.mean, self.spec.std)
+            x = ops.normalize(crops[i : i + self.batch_size], self.spec.mean, self.spec.std, self.model.layout)
             logits = self.model.run(None, x)[0]
             probs.append(ops.softmax(logits.astype(np.float32)))
         return self.model.to_canonical(np.concatenate(probs))

@@ -2,10 +2,9 @@
 (``maskwatch export default --format tflite``), run by the LiteRT interpreter (``ai-edge-litert``,
 the ``litert`` extra; no TensorFlow at run time).
 
-`LiteRTModel` has the interface of `OnnxModel` (``spec``, ``columns``, ``run``, ``to_canonical``), so
-the detector and classifier decode its outputs with the same code: it takes the ONNX input (NCHW
-float32, normalised as the spec says), hands the interpreter its NHWC layout and returns the
-outputs by their ONNX names. The file carries its `ModelSpec` in the TFLite model's metadata
+`LiteRTModel` has the interface of `OnnxModel` (``spec``, ``layout``, ``columns``, ``run``,
+``to_canonical``), so the detector and classifier prepare its input (`maskwatch.ops.normalize` in its
+``layout``, NHWC) and decode its outputs (by their ONNX names) with the same code. The file carries its `ModelSpec` in the TFLite model's metadata
 (entry ``maskwatch_spec``, JSON), read here with the flatbuffers schema that ships with LiteRT.
 `open_model` picks the loader from the file's suffix.
 """
@@ -105,15 +104,18 @@ def litert_interpreter(path: str | Path, threads: int | None = None):
 class LiteRTModel:
     """A maskwatch ``.tflite`` file: ``interpreter``, ``spec`` (from its metadata), ``input_name``.
 
-    ``run`` takes what the ONNX model takes (NCHW float32) and returns the outputs by name; an input
-    of another size than the last one resizes the interpreter's input (the detector's file has a
-    dynamic height and width, the classifier's a dynamic batch).
+    ``run`` takes the ONNX model's input in NHWC layout (``layout``) and returns the outputs by name;
+    an input of another size than the last one resizes the interpreter's input (the detector's file
+    has a dynamic height and width, the classifier's a dynamic batch).
 
     Raises:
         FileNotFoundError: no file at ``path``.
         ModelSpecError: not a TFLite file, no spec in its metadata, a spec of another ``kind``, or
             labels that are not maskwatch labels.
     """
+
+    #: the input layout `run` takes
+    layout = "NHWC"
 
     def __init__(self, path: str | Path, kind: str, threads: int | None = None):
         path = Path(path)
@@ -133,9 +135,9 @@ class LiteRTModel:
         return list(self._outputs)
 
     def run(self, outputs: list[str] | None, x: np.ndarray) -> list[np.ndarray]:
-        """Outputs ``outputs`` (all, in the file's order, for ``None``) for an NCHW float32 input."""
+        """Outputs ``outputs`` (all, in the file's order, for ``None``) for an NHWC float32 input."""
         it = self.interpreter
-        x = np.ascontiguousarray(np.asarray(x, np.float32).transpose(0, 2, 3, 1))
+        x = np.ascontiguousarray(x, np.float32)
         if x.shape != self._shape:
             it.resize_tensor_input(self._input["index"], x.shape)
             it.allocate_tensors()

@@ -58,6 +58,9 @@ class OnnxModel:
             maskwatch labels.
     """
 
+    #: the input layout `run` takes
+    layout = "NCHW"
+
     def __init__(self, path: str | Path, kind: str, threads: int | None = None):
         path = Path(path)
         if not path.is_file():

@@ -130,9 +130,9 @@ def decode(scores: np.ndarray, locs: np.ndarray, height: int, width: int, score_
 
 
 
-def normalize(images: np.ndarray) -> np.ndarray:
-    """RGB uint8 (N, H, W, 3) -> the network input: NCHW float32, ``(x - 127) / 128``."""
-    return ops.normalize(images, MEAN, STD)
+def normalize(images: np.ndarray, layout: str = "NCHW") -> np.ndarray:
+    """RGB uint8 (N, H, W, 3) -> the network input: float32 NCHW (ONNX) or NHWC (LiteRT), ``(x - 127) / 128``."""
+    return ops.normalize(images, MEAN, STD, layout)
 
 
 class RFBDecoder(FaceDetector):
@@ -146,6 +146,8 @@ class RFBDecoder(FaceDetector):
     """
 
     name = "rfb"
+    #: the input layout `forward` takes
+    layout = "NCHW"
 
     def __init__(self, spec: ModelSpec, score_threshold: float = 0.5, nms_threshold: float = 0.4,
                  min_side: int = 0, **kw: Any):
@@ -156,11 +158,11 @@ class RFBDecoder(FaceDetector):
 
     @abstractmethod
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Network outputs ``(scores, locs)`` for a normalised input."""
+        """Network outputs ``(scores, locs)`` for a normalised input in `layout`."""
 
     def _detect(self, image: np.ndarray) -> Faces:
         h, w = image.shape[:2]
-        xyxy, scores, probs = decode(*self.forward(normalize(image[None])), h, w, self.score_threshold,
+        xyxy, scores, probs = decode(*self.forward(normalize(image[None], self.layout)), h, w, self.score_threshold,
                                      self.nms_threshold)
         full = np.zeros((len(scores), len(LABELS)), np.float32)
         full[:, self._columns] = probs
@@ -196,7 +198,7 @@ class RFBMaskDetector(RFBDecoder):
             raise ValueError(f"runtime must be one of {list(MODEL_FILES)}, not {runtime!r}")
         self.model = open_model(Path(model_path) if model_path else model_files.resolve(MODEL_FILES[runtime]),
                                 "detector", threads)
-        self.path = self.model.path
+        self.path, self.layout = self.model.path, self.model.layout
         if self.model.spec.arch != ARCH:
             raise ModelSpecError(f"{self.path}: spec arch is {self.model.spec.arch!r}, expected {ARCH!r}")
         super().__init__(self.model.spec, score_threshold, nms_threshold, min_side, scale=scale, **kw)

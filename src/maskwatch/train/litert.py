@@ -117,12 +117,13 @@ def name_outputs(path: Path, onnx_model: OnnxModel, x: np.ndarray, spec: ModelSp
 
 
 def compare(onnx_model: OnnxModel, lite: LiteRTModel, inputs: Iterable[np.ndarray]) -> dict[str, float]:
-    """Per-tensor max absolute difference, LiteRT vs ONNX Runtime, over ``inputs`` (NCHW)."""
+    """Per-tensor max absolute difference, LiteRT vs ONNX Runtime, over ``inputs`` (NCHW: the ONNX
+    layout; the LiteRT file gets them transposed)."""
     names = lite.output_names
     worst = {n: 0.0 for n in names}
     for x in inputs:
         ref = dict(zip([o.name for o in onnx_model.session.get_outputs()], onnx_model.run(None, x)))
-        for name, out in zip(names, lite.run(names, x)):
+        for name, out in zip(names, lite.run(names, x.transpose(0, 2, 3, 1))):
             worst[name] = max(worst[name], float(np.abs(ref[name] - out).max()))
     return worst
 
