@@ -14,8 +14,12 @@
    independently of the class, mosaic, copy-paste of incorrectly worn faces, flip, colour, blur.
    Re-running continues from RUN/last.pt. The GPU is used where there is one.
 4. Exports RUN/best.pt to ONNX (spec in the metadata, checked against PyTorch), quantises it to int8
-   with 7-bit weights (`maskwatch.train.export.quantize_qdq`), and with --install copies the int8
-   file into src/maskwatch/models/. Writes RUN/build.json: timings, device, CPU, validation numbers.
+   with 7-bit weights (`maskwatch.train.export.quantize_qdq`), and with --install copies the fp32
+   file (the shipped one: on the 2-core CPUs measured, int8 was slower and 0.04 mAP@0.5 worse,
+   benchmarks/bench_detect.py) or, with --install-precision int8, the int8 file into
+   src/maskwatch/models/. Writes RUN/build.json: timings, device, CPU, validation numbers.
+--arch yunet fine-tunes the YuNet candidate with the same loop and data instead (compared by its
+validation history in RUN/history.json; not exported).
 The data are read in place and never copied into the repository.
 """
 
@@ -33,6 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "src" / "maskwatch" / "models"
 MODEL_NAME = "maskwatch_rfb.onnx"
+PRETRAINED = {"rfb": "ultralight_RFB-640-masked_face-v2.pth", "yunet": "yunet_s.pth"}
 
 
 def cpu_name() -> str:
@@ -77,7 +82,11 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--max-images", type=int, default=0, help="tests: photos per dataset")
     p.add_argument("--skip-train", action="store_true", help="export RUN/best.pt only")
-    p.add_argument("--install", action="store_true", help=f"copy the int8 model to src/maskwatch/models/{MODEL_NAME}")
+    p.add_argument("--install", action="store_true", help=f"copy the model to src/maskwatch/models/{MODEL_NAME}")
+    p.add_argument("--install-precision", choices=("fp32", "int8"), default="fp32",
+                   help="which export --install copies (default: fp32, measured faster here)")
+    p.add_argument("--arch", choices=("rfb", "yunet"), default="rfb",
+                   help="network to fine-tune: the Ultra-Light RFB SSD (shipped) or the YuNet candidate (compared)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -87,13 +96,13 @@ def main() -> None:
     from maskwatch.datasets import duplicate_groups, hash_split, load_voc
     from maskwatch.evaluation import load_split
     from maskwatch.train.engine import pick_device
-    from maskwatch.train.rfb.loop import RFBConfig, fit
+    from maskwatch.train.rfb.loop import RFB, RFBConfig, fit
 
     args.run.mkdir(parents=True, exist_ok=True)
     fmd, ilc = args.shared / "data" / "fmd", args.shared / "data" / "ilc"
     _, fmd_val = load_split(fmd, "val", layout=SHARED_LAYOUT)
     cfg = RFBConfig(output=str(args.run), fmd=str(fmd), ilc=str(ilc), fmd_val=sorted(im.path.name for im in fmd_val),
-                    pretrained=str(args.shared / "models" / "ultralight_RFB-640-masked_face-v2.pth"),
+                    pretrained=str(args.shared / "models" / PRETRAINED[args.arch]),
                     size=args.size, batch_size=args.batch_size, epochs=args.epochs, steps_per_epoch=args.steps,
                     eval_every=args.eval_every, threads=args.threads, max_images=args.max_images)
     ilc_train, _ = hash_split(load_voc(ilc), duplicate_groups(ilc), cfg.ilc_val_fraction)
@@ -102,10 +111,17 @@ def main() -> None:
     build = {"device": str(pick_device()), "cpu": cpu_name(), "cpu_count": os.cpu_count()}
     t0 = time.time()
     if not args.skip_train:
-        fit(cfg, progress=not args.no_progress)
+        if args.arch == "yunet":
+            from maskwatch.train.yunet.loop import YUNET as recipe
+        else:
+            recipe = RFB
+        fit(cfg, progress=not args.no_progress, recipe=recipe)
         history = json.loads((args.run / "history.json").read_text())
         build["train_seconds"] = round(sum(row.get("train_seconds", 0) for row in history), 1)  # all sessions
         build["wall_seconds_this_session"] = round(time.time() - t0, 1)
+    if args.arch != "rfb":  # the candidate is compared by its validation history, not shipped
+        (args.run / "build.json").write_text(json.dumps(build, indent=1))
+        return
     from maskwatch.train.rfb.export import export_onnx, quantize
 
     fp32 = args.run / "maskwatch_rfb_fp32.onnx"
@@ -116,7 +132,7 @@ def main() -> None:
     (args.run / "build.json").write_text(json.dumps(build, indent=1))
     logging.info("build: %s", json.dumps(build))
     if args.install:
-        shutil.copy(int8, MODELS / MODEL_NAME)
+        shutil.copy(fp32 if args.install_precision == "fp32" else int8, MODELS / MODEL_NAME)
         logging.info("installed %s", MODELS / MODEL_NAME)
 
 

@@ -79,3 +79,44 @@ def test_yunet_drops_non_finite_rows(shared_models, astronaut):
     det._net = type("Net", (), {"detect": staticmethod(with_nan), "setInputSize": det._net.setInputSize})()
     faces = det.detect(astronaut)
     assert len(faces) == 1 and np.isfinite(faces.xyxy).all()
+
+
+@pytest.mark.parametrize(("size", "kw", "expected"), [
+    ((400, 300), {"min_side": 640}, 1.6),
+    ((100, 100), {"min_side": 640}, 6.4),
+    ((100, 100), {"min_side": 640, "max_upscale": 2.0}, 2.0),
+    ((400, 300), {"min_side": 640, "max_upscale": 2.0}, 1.6),  # below the cap: as without it
+    ((100, 100), {"scale": 3.0, "min_side": 640, "max_upscale": 2.0}, 3.0),  # an explicit scale is honoured
+    ((5000, 100), {"min_side": 640, "max_upscale": 2.0}, 4096 / 5000),  # max_side still wins
+])
+def test_input_scale_upscales_small_images_at_most_max_upscale(size, kw, expected):
+    from maskwatch.detectors.base import FaceDetector
+
+    class Probe(FaceDetector):
+        def _detect(self, image):
+            raise AssertionError("not called")
+
+    assert Probe(**kw).input_scale(*size) == pytest.approx(expected)
+
+
+def test_registry_scale_drops_the_measured_upscaling():
+    from maskwatch.detectors.registry import build
+
+    assert build("rfb").describe()["max_upscale"] == 2.0
+    plain = build("rfb", scale=1.0).describe()
+    assert plain["min_side"] == 0 and "max_upscale" not in plain
+
+
+def test_rfb_finds_one_face_in_small_closeups(shared_data):
+    """100-px fm12k close-ups: upscaled 6.4x they gave about two false faces each; capped at 2x, one face."""
+    from maskwatch import read_image
+    from maskwatch.detectors.registry import build
+    from maskwatch.evaluation.closeups import BENCHMARK_PER_CLASS, closeup_files
+
+    files = [f for f, _ in closeup_files(shared_data / "crops", BENCHMARK_PER_CLASS) if "/fm12k/" in str(f)][:20]
+    if not files:
+        pytest.skip("no fm12k close-ups in the shared data")
+    det = build("rfb")
+    counts = [len(det(read_image(f))) for f in files]
+    assert sum(max(0, c - 1) for c in counts) / len(counts) <= 0.3
+    assert sum(c >= 1 for c in counts) >= 0.8 * len(counts)  # and the face itself is still found

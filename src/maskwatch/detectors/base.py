@@ -41,23 +41,30 @@ class FaceDetector(ABC):
         score_threshold: least face score kept.
         max_side: the resized image's longer side is at most this.
         min_side: small images are upscaled until their longer side is this (0: never).
+        max_upscale: ... but by at most this factor (0: no limit). A close-up of one face, blown up
+            far beyond the face sizes a network learnt, is where detectors find faces in its parts.
     """
 
     name: str = "detector"
 
-    def __init__(self, scale: float = 1.0, score_threshold: float = 0.5, max_side: int = 4096, min_side: int = 0):
+    def __init__(self, scale: float = 1.0, score_threshold: float = 0.5, max_side: int = 4096, min_side: int = 0,
+                 max_upscale: float = 0.0):
         if scale <= 0:
             raise ValueError(f"scale must be > 0, got {scale}")
         self.scale = float(scale)
         self.score_threshold = float(score_threshold)
         self.max_side = int(max_side)
         self.min_side = int(min_side)
+        self.max_upscale = float(max_upscale)
 
     def input_scale(self, height: int, width: int) -> float:
         """The scale applied to an image of this size: ``scale``, raised so that the longer side
-        reaches ``min_side``, lowered so that it stays within ``max_side``."""
+        reaches ``min_side`` (by at most ``max_upscale``), lowered so that it stays within ``max_side``."""
         long_side = max(height, width)
-        return min(max(self.scale, self.min_side / long_side), self.max_side / long_side)
+        up = self.min_side / long_side
+        if self.max_upscale > 0:
+            up = min(up, self.max_upscale)
+        return min(max(self.scale, up), self.max_side / long_side)
 
     def detect(self, image: np.ndarray) -> Faces:
         image = as_rgb_array(image)
@@ -82,8 +89,11 @@ class FaceDetector(ABC):
         return faces.transformed((image.shape[1] / resized.shape[1], image.shape[0] / resized.shape[0]))
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "scale": self.scale, "min_side": self.min_side,
-                "score_threshold": self.score_threshold}
+        out = {"name": self.name, "scale": self.scale, "min_side": self.min_side,
+               "score_threshold": self.score_threshold}
+        if self.max_upscale > 0:
+            out["max_upscale"] = self.max_upscale
+        return out
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(scale={self.scale}, min_side={self.min_side}, "

@@ -83,9 +83,9 @@ def build(name: str, *, scale: float | None = None, min_side: int | None = None,
           score_threshold: float | None = None, calibrate: bool | None = None, **kwargs: Any) -> Detector:
     """The detector ``name`` with its measured defaults for what is left unset, boxes calibrated.
 
-    An explicit ``scale`` replaces the measured upscaling of small images (``min_side``) unless
-    ``min_side`` is given too. ``calibrate``: ``None`` / ``True`` apply the entry's calibration (if
-    it has one), ``False`` keeps the detector's own box style.
+    An explicit ``scale`` replaces the measured upscaling of small images (``min_side``,
+    ``max_upscale``) unless ``min_side`` is given too. ``calibrate``: ``None`` / ``True`` apply the
+    entry's calibration (if it has one), ``False`` keeps the detector's own box style.
     """
     from .calibration import Calibrated
 
@@ -97,6 +97,7 @@ def build(name: str, *, scale: float | None = None, min_side: int | None = None,
     if scale is not None:
         kw["scale"] = scale
         kw.pop("min_side", None)
+        kw.pop("max_upscale", None)
     if min_side is not None:
         kw["min_side"] = min_side
     if score_threshold is not None:

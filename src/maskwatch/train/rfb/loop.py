@@ -102,10 +102,11 @@ class TorchRFB(rfb.RFBDecoder):
         return super().detect(image).with_meta(source=source)
 
 
-def evaluate(model: RFBDetector, images: list[VocImage], spec: ModelSpec) -> dict[str, Any]:
+def evaluate(model: torch.nn.Module, images: list[VocImage], spec: ModelSpec, recipe: "Recipe | None" = None
+             ) -> dict[str, Any]:
     """Validation metrics (mAP@0.5, face AP and recall, per-class AP) of the model in eval mode."""
     model.eval()
-    return validation_metrics(TorchRFB(model, spec), images)
+    return validation_metrics((recipe or RFB).decoder(model, spec), images)
 
 
 def make_batch(aug: Augmenter, size: int, n: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
@@ -120,25 +121,56 @@ def make_batch(aug: Augmenter, size: int, n: int, rng: np.random.Generator) -> d
             "locs": torch.from_numpy(np.stack(locs))}
 
 
+class Recipe:
+    """What the loop needs of an architecture: its model, batches, loss, validation decoder and spec.
+    `RFB` is this module's; `maskwatch.train.yunet.loop.YUNET` the YuNet candidate's."""
+
+    arch = rfb.ARCH
+
+    def model(self, cfg: RFBConfig) -> torch.nn.Module:
+        return init_from_upstream(cfg.pretrained, LABELS) if cfg.pretrained else RFBDetector(1 + len(LABELS))
+
+    def empty(self, spec: ModelSpec) -> torch.nn.Module:
+        return RFBDetector(1 + len(spec.labels))
+
+    def batch(self, aug: Augmenter, cfg: RFBConfig, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        return make_batch(aug, cfg.size, cfg.batch_size, rng)
+
+    def loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor], class_weights: torch.Tensor
+             ) -> dict[str, torch.Tensor]:
+        dev = next(model.parameters()).device
+        logits, locs = model(batch["input"].to(dev))
+        return multibox_loss(logits, locs, batch["labels"].to(dev), batch["locs"].to(dev), class_weights.to(dev))
+
+    def decoder(self, model: torch.nn.Module, spec: ModelSpec) -> Any:
+        return TorchRFB(model, spec)
+
+    def spec(self, cfg: RFBConfig) -> ModelSpec:
+        return spec_for(cfg)
+
+
+RFB = Recipe()
+
+
 def lr_at(step: int, total: int, cfg: RFBConfig) -> float:
     return warmup_cosine(step, total, cfg.lr, cfg.warmup_steps)
 
 
-def train_one_epoch(model: RFBDetector, opt: torch.optim.Optimizer, aug: Augmenter, cfg: RFBConfig, epoch: int,
-                    rng: np.random.Generator, class_weights: torch.Tensor, progress: bool = True) -> dict[str, float]:
+def train_one_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, aug: Augmenter, cfg: RFBConfig, epoch: int,
+                    rng: np.random.Generator, class_weights: torch.Tensor, progress: bool = True,
+                    recipe: "Recipe | None" = None) -> dict[str, float]:
     from tqdm import tqdm
 
+    recipe = recipe or RFB
     model.train()
-    dev = next(model.parameters()).device
     sums: dict[str, float] = {}
     total = cfg.steps_per_epoch * cfg.epochs
     bar = tqdm(range(cfg.steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, unit="batch")
     for step in bar:
-        batch = make_batch(aug, cfg.size, cfg.batch_size, rng)
+        batch = recipe.batch(aug, cfg, rng)
         for group in opt.param_groups:
             group["lr"] = lr_at(epoch * cfg.steps_per_epoch + step, total, cfg)
-        logits, locs = model(batch["input"].to(dev))
-        parts = multibox_loss(logits, locs, batch["labels"].to(dev), batch["locs"].to(dev), class_weights.to(dev))
+        parts = recipe.loss(model, batch, class_weights)
         opt.zero_grad(set_to_none=True)
         parts["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
@@ -151,17 +183,18 @@ def train_one_epoch(model: RFBDetector, opt: torch.optim.Optimizer, aug: Augment
     return {k: v / cfg.steps_per_epoch for k, v in sums.items()}
 
 
-def load_checkpoint(path: str | Path) -> tuple[RFBDetector, ModelSpec, dict]:
+def load_checkpoint(path: str | Path, recipe: "Recipe | None" = None) -> tuple[torch.nn.Module, ModelSpec, dict]:
     """``(model in eval mode, its spec, the checkpoint dict)``."""
     ck = load_state(path)
     spec = ck["spec"]
     spec = ModelSpec(**spec) if isinstance(spec, dict) else ModelSpec.from_json(spec)
-    model = RFBDetector(1 + len(spec.labels))
+    model = (recipe or RFB).empty(spec)
     model.load_state_dict(ck["model"])
     return model.eval(), spec, ck
 
 
-def fit(cfg: RFBConfig, progress: bool = True, on_epoch: Callable[[dict], None] | None = None) -> Path:
+def fit(cfg: RFBConfig, progress: bool = True, on_epoch: Callable[[dict], None] | None = None,
+        recipe: Recipe = RFB) -> Path:
     """Train; returns the run folder (config.json, split.json, history.json, last.pt, best.pt)."""
     out = start_run(cfg.output, asdict(cfg), cfg.threads, cfg.seed)
     splits = split_images(cfg)
@@ -181,8 +214,7 @@ def fit(cfg: RFBConfig, progress: bool = True, on_epoch: Callable[[dict], None] 
     class_weights = torch.tensor(cw, dtype=torch.float32)
 
     dev = pick_device()
-    model = init_from_upstream(cfg.pretrained, LABELS) if cfg.pretrained else RFBDetector(1 + len(LABELS))
-    model.to(dev)
+    model = recipe.model(cfg).to(dev)
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
@@ -194,20 +226,20 @@ def fit(cfg: RFBConfig, progress: bool = True, on_epoch: Callable[[dict], None] 
         opt.load_state_dict(ck["optimizer"])
         start, best, history = ck["epoch"], ck["best"], ck["history"]
         log.info("resumed from %s at epoch %d (best %.4f)", out / "last.pt", start, best)
-    spec = spec_for(cfg)
+    spec = recipe.spec(cfg)
     if not history and cfg.eval_every:  # epoch 0: what the face-pretrained network knows before fine-tuning
-        history.append({"epoch": 0, **{name: evaluate(model, val, spec) for name, (_, val) in splits.items() if val}})
+        history.append({"epoch": 0, **{name: evaluate(model, val, spec, recipe) for name, (_, val) in splits.items() if val}})
         log.info("epoch 0: %s", json.dumps(history[-1]))
     for epoch in range(start, cfg.epochs):
         t0 = time.time()
         rng = np.random.default_rng(cfg.seed * 1000 + epoch)
-        row: dict[str, Any] = {"epoch": epoch + 1, **train_one_epoch(model, opt, aug, cfg, epoch, rng, class_weights, progress)}
+        row: dict[str, Any] = {"epoch": epoch + 1, **train_one_epoch(model, opt, aug, cfg, epoch, rng, class_weights, progress, recipe)}
         row["train_seconds"] = round(time.time() - t0, 1)
         last = epoch + 1 == cfg.epochs
         if (epoch + 1) % cfg.eval_every == 0 or last:
             for name, (_, val) in splits.items():
                 if val:
-                    row[name] = evaluate(model, val, spec)
+                    row[name] = evaluate(model, val, spec, recipe)
         score = float(np.mean([row[k]["mAP50"] or 0.0 for k in splits if k in row])) if any(k in row for k in splits) else -1.0
         row["score"] = score
         history.append(row)
