@@ -12,6 +12,8 @@ fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[all,test]"
+# The LiteRT converter and interpreter: the export and parity tests (tests/train/test_litert.py) need them.
+.venv/bin/python -m pip install -q -e ".[tflite]"
 set +e
 .venv/bin/python -m pytest -q -rs "$@"
 rc=$?

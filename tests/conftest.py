@@ -53,3 +53,32 @@ def astronaut() -> np.ndarray:
 def astronaut_face() -> tuple[float, float, float, float]:
     """Approximate face box of `astronaut` (x1, y1, x2, y2), checked by hand."""
     return (175.0, 60.0, 272.0, 180.0)
+
+
+@pytest.fixture(scope="session")
+def litert_models(tmp_path_factory) -> tuple[Path, dict]:
+    """``maskwatch export default --format tflite`` once per session (a few minutes): the folder of
+    LiteRT files and the command's report. Calibrated on 32 photos of fmd's training side (the
+    examples/ photos where the shared data is absent)."""
+    import contextlib
+    import io
+    import json
+
+    for module in ("tensorflow", "onnx2tf", "ai_edge_litert"):
+        pytest.importorskip(module, reason="the 'tflite' extra converts the models")
+    from maskwatch.cli import main
+
+    out = tmp_path_factory.mktemp("litert")
+    data = SHARED_DATA / "fmd" if (SHARED_DATA / "fmd" / "annotations").is_dir() else ROOT / "examples"
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        rc = main(["export", "default", "--format", "tflite", "-o", str(out), "--calibration-data", str(data),
+                   "--calibration-photos", "32", "--calibration", "128"])
+    assert rc == 0
+    return out, json.loads(stdout.getvalue())
+
+
+@pytest.fixture(scope="session")
+def shared_data_or_none() -> Path:
+    """The shared data folder, whether or not it is here (tests that use it where present)."""
+    return SHARED_DATA

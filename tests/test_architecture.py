@@ -18,7 +18,7 @@ PACKAGE = SRC / "maskwatch"
 #: docs/architecture.md, bottom to top. A top-level module or subpackage of maskwatch is in exactly one
 #: layer and may import only from its own layer and the layers below.
 LAYERS = [
-    ("core", {"errors", "labels", "spec", "ops", "imageheader", "imageio", "faces", "registry", "onnxmodel", "annotate", "writers"}),
+    ("core", {"errors", "labels", "spec", "ops", "imageheader", "imageio", "faces", "registry", "onnxmodel", "litertmodel", "annotate", "writers"}),
     ("data", {"datasets"}),
     ("models", {"detectors", "classifier"}),
     ("pipeline", {"presets", "pipeline"}),

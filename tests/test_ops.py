@@ -82,6 +82,17 @@ def test_normalize_random_crops_contiguous_nchw():
     np.testing.assert_allclose(x, expected, atol=1e-5)
 
 
+def test_normalize_nhwc_is_the_nchw_result_untransposed():
+    crops = np.random.default_rng(1).integers(0, 256, (2, 5, 7, 3), dtype=np.uint8)
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    x = ops.normalize(crops, mean, std, "NHWC")
+    assert x.shape == (2, 5, 7, 3) and x.flags["C_CONTIGUOUS"]
+    np.testing.assert_array_equal(x, ops.normalize(crops, mean, std).transpose(0, 2, 3, 1))
+    assert ops.normalize(crops[:0], mean, std, "NHWC").shape == (0, 5, 7, 3)
+    with pytest.raises(ValueError, match="layout must be"):
+        ops.normalize(crops, mean, std, "CHW")
+
+
 def test_softmax_rows_sum_to_one():
     p = ops.softmax(np.array([[1.0, 2.0, 3.0], [1000.0, 0.0, 0.0]]))
     np.testing.assert_allclose(p.sum(1), 1.0)

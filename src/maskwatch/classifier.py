@@ -1,4 +1,4 @@
-"""The mask classifier: an ONNX model whose embedded `ModelSpec` drives its preprocessing."""
+"""The mask classifier: an ONNX (or LiteRT) model whose embedded `ModelSpec` drives its preprocessing."""
 
 from __future__ import annotations
 
@@ -10,12 +10,15 @@ from . import ops, registry
 from .faces import Faces
 from .imageio import as_rgb_array
 from .labels import LABELS
-from .onnxmodel import OnnxModel
+from .litertmodel import open_model
 
 #: The shipped model used by default: the int8 one (7-bit weights) is as accurate as fp32 (validation
 #: accuracy 0.9817 vs 0.9800; fmd end-to-end mAP@0.5 0.724 vs 0.723) and faster (3.7 vs 4.9 ms per crop
 #: on an AVX2-only CPU; benchmarks/bench_classifier.py, docs/detection.md).
 DEFAULT_MODEL = "mask-classifier-int8"
+#: The default model file of each runtime (`maskwatch.registry` names; the LiteRT ones are written by
+#: ``maskwatch export default --format tflite``).
+MODEL_FILES = {"onnx": DEFAULT_MODEL, "tflite": "mask-classifier-tflite", "tflite-int8": "mask-classifier-tflite-int8"}
 
 
 class MaskClassifier:
@@ -26,10 +29,12 @@ class MaskClassifier:
     """
 
     def __init__(self, model: str | Path | None = None, threads: int | None = None, batch_size: int = 32,
-                 crop_margin: float | None = None):
-        self.model = OnnxModel(Path(model) if model else registry.resolve(DEFAULT_MODEL), "classifier", threads)
-        self.path, self.session, self.spec = self.model.path, self.model.session, self.model.spec
-        self._input = self.model.input_name
+                 crop_margin: float | None = None, runtime: str = "onnx"):
+        if runtime not in MODEL_FILES:
+            raise ValueError(f"runtime must be one of {list(MODEL_FILES)}, not {runtime!r}")
+        #: `OnnxModel` or `LiteRTModel` (a ``.tflite`` file; default of the ``tflite`` runtimes)
+        self.model = open_model(Path(model) if model else registry.resolve(MODEL_FILES[runtime]), "classifier", threads)
+        self.path, self.spec = self.model.path, self.model.spec
         self.batch_size = batch_size
         #: context added around each face box before cropping (default: the margin it was trained with)
         self.crop_margin = self.spec.crop_margin if crop_margin is None else float(crop_margin)
@@ -50,8 +55,8 @@ class MaskClassifier:
             crops = np.concatenate([ops.crop_whole(c, size) for c in crops])
         probs = []
         for i in range(0, len(crops), self.batch_size):
-            x = ops.normalize(crops[i : i + self.batch_size], self.spec.mean, self.spec.std)
-            logits = self.session.run(None, {self._input: x})[0]
+            x = ops.normalize(crops[i : i + self.batch_size], self.spec.mean, self.spec.std, self.model.layout)
+            logits = self.model.run(None, x)[0]
             probs.append(ops.softmax(logits.astype(np.float32)))
         return self.model.to_canonical(np.concatenate(probs))
 

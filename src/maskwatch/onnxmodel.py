@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelSpecError
 from .labels import LABELS
 from .spec import ModelSpec
 
@@ -59,18 +58,17 @@ class OnnxModel:
             maskwatch labels.
     """
 
+    #: the input layout `run` takes
+    layout = "NCHW"
+
     def __init__(self, path: str | Path, kind: str, threads: int | None = None):
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: {kind} model not found")
         self.path = path
         self.session = onnx_session(path, threads)
-        self.spec = ModelSpec.from_metadata(self.session.get_modelmeta().custom_metadata_map, source=str(path))
-        if self.spec.kind != kind:
-            raise ModelSpecError(f"{path}: spec kind is {self.spec.kind!r}, expected {kind!r}")
-        unknown = [label for label in self.spec.labels if label not in LABELS]
-        if unknown:
-            raise ModelSpecError(f"{path}: labels {unknown} are not maskwatch labels {LABELS}")
+        self.spec = ModelSpec.from_metadata(self.session.get_modelmeta().custom_metadata_map,
+                                            source=str(path)).require(kind, str(path))
         self.input_name = self.session.get_inputs()[0].name
         #: model column -> canonical column (a 2-class model leaves mask_worn_incorrectly at 0)
         self.columns = [LABELS.index(label) for label in self.spec.labels]

@@ -139,15 +139,22 @@ def crop_whole(image: np.ndarray, size: int) -> np.ndarray:
     return crop_faces(image, np.array([[0, 0, w, h]], np.float32), size, margin=0.0)
 
 
-def normalize(crops: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
-    """uint8 NHWC RGB crops -> float32 NCHW, ``(x / 255 - mean) / std``.
+def normalize(crops: np.ndarray, mean: Sequence[float], std: Sequence[float], layout: str = "NCHW") -> np.ndarray:
+    """uint8 NHWC RGB crops -> float32 ``layout`` (NCHW, what the ONNX models take, or NHWC, what the
+    LiteRT files take), ``(x / 255 - mean) / std``.
 
     Transposed while still uint8, then one multiply and one subtract in place: about 15x faster
     than the textbook three float passes (0.5 vs 8 ms for a 640x480 frame, most of the detector's
     preprocessing)."""
-    a = (1 / (255 * np.asarray(std, np.float64))).astype(np.float32)[:, None, None]
-    b = (np.asarray(mean, np.float64) / np.asarray(std, np.float64)).astype(np.float32)[:, None, None]
-    x = np.ascontiguousarray(np.asarray(crops).transpose(0, 3, 1, 2)).astype(np.float32)
+    a = (1 / (255 * np.asarray(std, np.float64))).astype(np.float32)
+    b = (np.asarray(mean, np.float64) / np.asarray(std, np.float64)).astype(np.float32)
+    if layout == "NCHW":
+        a, b = a[:, None, None], b[:, None, None]
+        x = np.ascontiguousarray(np.asarray(crops).transpose(0, 3, 1, 2)).astype(np.float32)
+    elif layout == "NHWC":
+        x = np.asarray(crops).astype(np.float32)
+    else:
+        raise ValueError(f"layout must be 'NCHW' or 'NHWC', not {layout!r}")
     x *= a
     x -= b
     return x

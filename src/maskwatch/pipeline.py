@@ -15,12 +15,14 @@ from typing import Any
 import numpy as np
 
 from .classifier import MaskClassifier
-from .detectors import Detector, Tiled, build, describe, entry
+from .detectors import Detector, Tiled, build, describe, entry, names
 from .faces import Faces
 from .imageio import DEFAULT_MAX_PIXELS, as_rgb_array, read_image
 from .presets import preset as get_preset
 
 DEFAULT_MIN_FACE = 0
+#: `load`'s runtimes: ONNX Runtime, or the LiteRT interpreter on the float32 / int8 LiteRT files
+RUNTIMES = ("onnx", "tflite", "tflite-int8")
 
 
 class Pipeline:
@@ -129,6 +131,7 @@ def load(
     min_side: int | None = None,
     preset: str = "photo",
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    runtime: str = "onnx",
     **detector_kwargs: Any,
 ) -> Pipeline:
     """Build a `Pipeline`.
@@ -156,8 +159,14 @@ def load(
         preset: ``photo``, ``video`` or ``api`` (`maskwatch.presets`): the default detector, and its
             settings where the caller leaves them unset.
         max_pixels: larger images are downscaled while decoding (or refused).
+        runtime: ``"onnx"`` (ONNX Runtime), ``"tflite"`` or ``"tflite-int8"``: the LiteRT interpreter on
+            the float32 / int8 LiteRT conversions of the detector (``rfb``) and of the default
+            classifier, which ``maskwatch export default --format tflite`` writes into the model cache
+            (or ``MASKWATCH_MODELS``); nothing converts or downloads at load time (docs/mobile.md).
         detector_kwargs: passed to the detector.
     """
+    if runtime not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {list(RUNTIMES)}, not {runtime!r}")
     chosen = get_preset(preset)
     if detector is None:
         detector = chosen.detector
@@ -166,13 +175,18 @@ def load(
         settings = dict(chosen.settings) if detector == chosen.detector else {}
         scale = settings.get("scale") if scale is None else scale
         score_threshold = settings.get("score_threshold") if score_threshold is None else score_threshold
+        if runtime != "onnx":
+            if runtime not in entry(detector).runtimes:
+                able = [n for n in names() if runtime in entry(n).runtimes]
+                raise ValueError(f"detector {detector!r} has no {runtime!r} runtime; detectors that have: {', '.join(able)}")
+            detector_kwargs["runtime"] = runtime
         detector = build(detector, scale=scale, min_side=min_side, score_threshold=score_threshold,
                          calibrate=calibrate, **detector_kwargs)
     if tile:
         detector = Tiled(detector, tile=tile)
     classifier = resolve_classifier(name, classifier)
     if classifier == "default":
-        classifier = MaskClassifier()
+        classifier = MaskClassifier(runtime=runtime)
     elif classifier is not None and not isinstance(classifier, MaskClassifier):
         classifier = MaskClassifier(classifier)
     return Pipeline(detector, classifier, min_face=min_face, max_pixels=max_pixels)

@@ -31,6 +31,7 @@ class ModelFile:
     url: str | None
     license: str
     description: str
+    how: str | None = None  # how a user makes a file that is neither shipped nor downloadable
 
 
 MODELS: dict[str, ModelFile] = {
@@ -84,6 +85,19 @@ MODELS: dict[str, ModelFile] = {
             "trained by maskwatch on fmd (CC0) + ilc (none stated, research) from Ultra-Light RFB weights (MIT; WIDER FACE CC BY-NC-ND); see models/MODEL_CARD.md",
             "maskwatch single-pass face + mask detector, int8 (Ultra-Light RFB SSD; scripts/build_rfb.py)",
         ),
+        *[
+            ModelFile(
+                f"{name}-tflite{suffix}",
+                f"{stem}_{precision}.tflite",
+                None,
+                None,
+                "as its ONNX original",
+                f"LiteRT ({precision}) conversion of {stem}.onnx",
+                "make it with 'maskwatch export default --format tflite' (the 'tflite' extra)",
+            )
+            for name, stem in (("maskwatch-rfb", "maskwatch_rfb"), ("mask-classifier", "mask_classifier"))
+            for suffix, precision in (("", "float32"), ("-int8", "int8"))
+        ],
         ModelFile(
             "mask-classifier-int8",
             "mask_classifier_int8.onnx",
@@ -151,9 +165,10 @@ def _missing_message(info: ModelFile, reason: str = "") -> str:
     sha = f" (sha256 {info.sha256})" if info.sha256 else ""
     src = f" from {info.url}" if info.url else ""
     extra = f": {reason}" if reason else ""
+    how = f"; {info.how}" if info.how else ""
     return (
         f"model '{info.name}' not found{extra}. Put {info.filename}{sha}{src} at {where}, "
-        f"or in the folder named by MASKWATCH_MODELS"
+        f"or in the folder named by MASKWATCH_MODELS{how}"
     )
 
 

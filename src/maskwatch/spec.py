@@ -42,6 +42,15 @@ class ModelSpec:
         object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
         object.__setattr__(self, "std", tuple(float(v) for v in self.std))
 
+    def require(self, kind: str, source: str = "model") -> "ModelSpec":
+        """This spec, if it is of ``kind`` and its labels are maskwatch labels; else `ModelSpecError`."""
+        if self.kind != kind:
+            raise ModelSpecError(f"{source}: spec kind is {self.kind!r}, expected {kind!r}")
+        unknown = [label for label in self.labels if label not in LABELS]
+        if unknown:
+            raise ModelSpecError(f"{source}: labels {unknown} are not maskwatch labels {LABELS}")
+        return self
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 
@@ -60,6 +69,6 @@ class ModelSpec:
     def from_metadata(cls, metadata: dict[str, str], source: str = "model") -> "ModelSpec":
         if METADATA_KEY not in metadata:
             raise ModelSpecError(
-                f"{source}: no '{METADATA_KEY}' in the ONNX metadata; export the model with 'maskwatch export'"
+                f"{source}: no '{METADATA_KEY}' in the model's metadata; export the model with 'maskwatch export'"
             )
         return cls.from_json(metadata[METADATA_KEY])

@@ -15,7 +15,7 @@ def add_detector_arguments(p: argparse.ArgumentParser, preset: str = "photo", ca
     """The detection flags; ``--detector`` defaults to the preset's detector (`maskwatch.presets`).
     ``calibrate``: offer ``--calibrate/--no-calibrate`` (for commands that pass it on)."""
     from ..detectors import names
-    from ..pipeline import DEFAULT_MIN_FACE
+    from ..pipeline import DEFAULT_MIN_FACE, RUNTIMES
     from ..presets import PRESETS
 
     g = p.add_argument_group("detection")
@@ -42,6 +42,9 @@ def add_detector_arguments(p: argparse.ArgumentParser, preset: str = "photo", ca
                    help="mask classifier ONNX file ('auto': none behind the one-pass rfb detector, the shipped "
                         "classifier behind face-only detectors; 'default': the shipped classifier, e.g. rfb in two "
                         "passes; 'none': keep the detector's own classes)")
+    g.add_argument("--runtime", choices=list(RUNTIMES), default="onnx",
+                   help="onnx: ONNX Runtime (default); tflite / tflite-int8: the LiteRT interpreter on the float32 / "
+                        "int8 files of 'maskwatch export default --format tflite' (rfb and the classifier; docs/mobile.md)")
 
 
 def pipeline_from_args(args: argparse.Namespace, calibrate: bool | None = None, preset: str = "photo"):
@@ -53,7 +56,8 @@ def pipeline_from_args(args: argparse.Namespace, calibrate: bool | None = None, 
         calibrate = args.calibrate
     return load(detector=args.detector, classifier=classifier, scale=args.scale, preset=preset,
                 score_threshold=args.score_threshold, min_face=args.min_face, calibrate=calibrate,
-                tile=getattr(args, "tile", None), min_side=getattr(args, "min_side", None))
+                tile=getattr(args, "tile", None), min_side=getattr(args, "min_side", None),
+                runtime=getattr(args, "runtime", "onnx"))
 
 
 @contextlib.contextmanager

@@ -27,8 +27,8 @@ def run(args: argparse.Namespace) -> int:
         for name in names:
             info = registry.MODELS[name]
             found = registry.find(name)
-            rows.append((name, info.filename, str(found) if found else f"missing (maskwatch models fetch {name})",
-                         info.license))
+            where = str(found) if found else f"missing ({info.how or 'maskwatch models fetch ' + name})"
+            rows.append((name, info.filename, where, info.license))
         widths = [max(len(row[i]) for row in rows) for i in range(3)]
         for row in rows:  # columns as wide as their longest entry; the free-text licence last
             print("  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + "  " + row[3])

@@ -17,6 +17,8 @@ An entry holds:
   ``calibrate=False``; ``None``: the boxes already have that style;
 * ``labels_masks`` — the detector labels the masks itself in one pass: ``classifier="auto"`` (the
   default of `maskwatch.load` and the commands) adds no crop classifier behind it;
+* ``runtimes`` — the values of ``runtime`` its factory takes (``onnx``, ``tflite``, ...), where it
+  runs on more than one (`maskwatch.load`'s ``runtime``);
 * ``composite`` — the factory builds other registered detectors (an ensemble): `build` hands it
   ``scale`` / ``min_side`` / ``score_threshold`` / ``calibrate`` for its members, and `create`
   its ``defaults`` too (an ensemble's defaults are its structure, measured like any setting).
@@ -40,6 +42,7 @@ class DetectorEntry:
     composite: bool = False
     summary: str = ""
     labels_masks: bool = False  # one pass: its faces carry the mask classes, so "auto" adds no classifier
+    runtimes: tuple[str, ...] = ()  # the `runtime=` values its factory takes (maskwatch.load(runtime=...))
 
 
 _ENTRIES: dict[str, DetectorEntry] = {}
@@ -47,12 +50,13 @@ _ENTRIES: dict[str, DetectorEntry] = {}
 
 def register(name: str, *, defaults: Mapping[str, Any] | None = None,
              calibration: tuple[float, float, float, float] | None = None, composite: bool = False,
-             summary: str = "", labels_masks: bool = False) -> Callable:
+             summary: str = "", labels_masks: bool = False, runtimes: tuple[str, ...] = ()) -> Callable:
     """Decorator: register a detector factory under ``name`` (see the module docstring)."""
     def decorate(factory: Callable[..., Detector]) -> Callable[..., Detector]:
         if name in _ENTRIES:
             raise ValueError(f"detector {name!r} is already registered")
-        _ENTRIES[name] = DetectorEntry(name, factory, dict(defaults or {}), calibration, composite, summary, labels_masks)
+        _ENTRIES[name] = DetectorEntry(name, factory, dict(defaults or {}), calibration, composite, summary, labels_masks,
+                                       tuple(runtimes))
         return factory
     return decorate
 

@@ -30,7 +30,7 @@ from .. import registry as model_files
 from ..errors import ModelSpecError
 from ..faces import Faces
 from ..labels import LABELS
-from ..onnxmodel import OnnxModel
+from ..litertmodel import open_model
 from ..spec import ModelSpec
 from .base import FaceDetector
 from .registry import register
@@ -49,6 +49,9 @@ MEAN = (127 / 255,) * 3
 #: half; crowd faces are never nested (benchmarks/bench_detect.py, false faces per close-up).
 CONTAIN_THRESHOLD = 0.7
 STD = (128 / 255,) * 3
+#: The model file of each runtime (`maskwatch.registry` names): ONNX Runtime runs the shipped file,
+#: the LiteRT interpreter the conversions ``maskwatch export default --format tflite`` writes.
+MODEL_FILES = {"onnx": "maskwatch-rfb", "tflite": "maskwatch-rfb-tflite", "tflite-int8": "maskwatch-rfb-tflite-int8"}
 
 
 def feature_sizes(height: int, width: int) -> list[tuple[int, int]]:
@@ -127,14 +130,14 @@ def decode(scores: np.ndarray, locs: np.ndarray, height: int, width: int, score_
 
 
 
-def normalize(images: np.ndarray) -> np.ndarray:
-    """RGB uint8 (N, H, W, 3) -> the network input: NCHW float32, ``(x - 127) / 128``."""
-    return ops.normalize(images, MEAN, STD)
+def normalize(images: np.ndarray, layout: str = "NCHW") -> np.ndarray:
+    """RGB uint8 (N, H, W, 3) -> the network input: float32 NCHW (ONNX) or NHWC (LiteRT), ``(x - 127) / 128``."""
+    return ops.normalize(images, MEAN, STD, layout)
 
 
 class RFBDecoder(FaceDetector):
-    """Decoding of the RFB network, whatever runs it (`forward`): ONNX Runtime in `RFBMaskDetector`,
-    PyTorch during training (`maskwatch.train.rfb.loop.TorchRFB`).
+    """Decoding of the RFB network, whatever runs it (`forward`): ONNX Runtime or the LiteRT interpreter
+    in `RFBMaskDetector`, PyTorch during training (`maskwatch.train.rfb.loop.TorchRFB`).
 
     Args:
         spec: the model's spec (labels in its column order).
@@ -143,6 +146,8 @@ class RFBDecoder(FaceDetector):
     """
 
     name = "rfb"
+    #: the input layout `forward` takes
+    layout = "NCHW"
 
     def __init__(self, spec: ModelSpec, score_threshold: float = 0.5, nms_threshold: float = 0.4,
                  min_side: int = 0, **kw: Any):
@@ -153,11 +158,11 @@ class RFBDecoder(FaceDetector):
 
     @abstractmethod
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Network outputs ``(scores, locs)`` for a normalised input."""
+        """Network outputs ``(scores, locs)`` for a normalised input in `layout`."""
 
     def _detect(self, image: np.ndarray) -> Faces:
         h, w = image.shape[:2]
-        xyxy, scores, probs = decode(*self.forward(normalize(image[None])), h, w, self.score_threshold,
+        xyxy, scores, probs = decode(*self.forward(normalize(image[None], self.layout)), h, w, self.score_threshold,
                                      self.nms_threshold)
         full = np.zeros((len(scores), len(LABELS)), np.float32)
         full[:, self._columns] = probs
@@ -175,7 +180,7 @@ class RFBDecoder(FaceDetector):
 #: close-up. Video keeps 0.5 (`maskwatch.presets`).
 @register("rfb", defaults={"scale": 1.0, "min_side": 640, "max_upscale": 2.0, "score_threshold": 0.3},
           summary="maskwatch's single-pass face + mask detector (Ultra-Light RFB SSD fine-tuned; in the package)",
-          labels_masks=True)
+          labels_masks=True, runtimes=tuple(MODEL_FILES))
 class RFBMaskDetector(RFBDecoder):
     """maskwatch's single-pass face + mask detector (ONNX): `Faces` with boxes, face scores and class
     probabilities in one network pass.
@@ -187,15 +192,20 @@ class RFBMaskDetector(RFBDecoder):
         max_upscale: ... by at most this factor (registry default 2).
         score_threshold: minimum face score, ``1 - p(background)`` (registry default 0.3).
         nms_threshold: IoU above which overlapping faces are one face (1 disables NMS).
-        model_path: an exported ONNX file (default: the model shipped with maskwatch).
+        model_path: an exported ONNX or LiteRT (``.tflite``) file (default: the ``runtime``'s file).
+        runtime: ``"onnx"`` (ONNX Runtime on the model shipped with maskwatch), ``"tflite"`` or
+            ``"tflite-int8"`` (the LiteRT interpreter on the float32 / int8 conversion that
+            ``maskwatch export default --format tflite`` wrote into the model cache or ``MASKWATCH_MODELS``).
     """
 
     def __init__(self, scale: float = 1.0, score_threshold: float = 0.5, nms_threshold: float = 0.4,
                  min_side: int = 0, model_path: str | Path | None = None, threads: int | None = None,
-                 **kw: Any):
-        self.model = OnnxModel(Path(model_path) if model_path else model_files.resolve("maskwatch-rfb"),
-                               "detector", threads)
-        self.path = self.model.path
+                 runtime: str = "onnx", **kw: Any):
+        if runtime not in MODEL_FILES:
+            raise ValueError(f"runtime must be one of {list(MODEL_FILES)}, not {runtime!r}")
+        self.model = open_model(Path(model_path) if model_path else model_files.resolve(MODEL_FILES[runtime]),
+                                "detector", threads)
+        self.path, self.layout = self.model.path, self.model.layout
         if self.model.spec.arch != ARCH:
             raise ModelSpecError(f"{self.path}: spec arch is {self.model.spec.arch!r}, expected {ARCH!r}")
         super().__init__(self.model.spec, score_threshold, nms_threshold, min_side, scale=scale, **kw)
@@ -203,6 +213,9 @@ class RFBMaskDetector(RFBDecoder):
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         scores, locs = self.model.run(["scores", "locs"], x)
         return scores, locs
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "model": self.path.name}
 
     def __repr__(self) -> str:
         return (f"RFBMaskDetector({self.path.name}, scale={self.scale}, min_side={self.min_side}, "
