@@ -34,6 +34,7 @@ from maskwatch.web.media import (
     DEFAULT_MAX_FRAMES,
     LiveView,
     SharedPipeline,
+    VideoResult,
     faces_table,
     label_counts,
     process_image,
@@ -43,8 +44,9 @@ from maskwatch.web.media import (
 from maskwatch.web.uploads import IMAGE_TYPES, VIDEO_TYPES, safe_name, sniff
 
 UPLOAD_SUFFIXES = ["jpg", "jpeg", "png", "bmp", "webp", "tif", "tiff", "gif", "mp4", "mov", "webm", "avi", "mkv"]
-#: Results kept per browser session (the oldest go first).
+#: Results kept per browser session, at most this many and this many bytes (the oldest go first).
 MAX_RESULTS = 16
+MAX_RESULT_BYTES = 512 * 2**20
 #: No ICE servers: nothing outside is asked; browser and app meet on the host's own addresses.
 RTC_CONFIGURATION = {"iceServers": []}
 
@@ -162,11 +164,18 @@ def _results() -> OrderedDict:
     return st.session_state.setdefault("results", OrderedDict())
 
 
+def _nbytes(result) -> int:
+    if isinstance(result, VideoResult):
+        return len(result.video) + len(result.jsonl)
+    return result.image.nbytes + result.annotated.nbytes
+
+
 def _remember(key: str, result) -> None:
     results = _results()
     results[key] = result
     results.move_to_end(key)
-    while len(results) > MAX_RESULTS:
+    while len(results) > 1 and (len(results) > MAX_RESULTS
+                                or sum(_nbytes(r) for r in results.values()) > MAX_RESULT_BYTES):
         results.popitem(last=False)
 
 
