@@ -161,14 +161,10 @@ def evaluate(records: list[dict], truth: list[list[tuple[np.ndarray, str]]], fps
 
 def make_pipeline(scale: float, threads: int):
     """The pipeline ``maskwatch watch`` builds: ``threads`` per model (0: the libraries' defaults)."""
-    import maskwatch
-    from maskwatch.pipeline import resolve_classifier
-    from maskwatch.presets import PRESETS
+    from maskwatch.video import video_pipeline
 
     cv2.setNumThreads(threads if threads > 0 else -1)
-    needs = resolve_classifier(PRESETS["video"].detector, "auto") is not None  # none behind a one-pass detector
-    return maskwatch.load(preset="video", scale=scale,
-                          classifier=maskwatch.MaskClassifier(threads=threads or None) if needs else None)
+    return video_pipeline(scale=scale, threads=threads)
 
 
 def run_config(video: Path, pipe, config, truth, output: Path | None = None, pipelined: bool = True,

@@ -10,6 +10,7 @@ pytest.importorskip("streamlit", reason="the app extra (streamlit) is not instal
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 import maskwatch.web  # noqa: E402
+from clips import CLIP_FRAMES, THREE_WAYS_PEOPLE  # noqa: E402
 from maskwatch.imageio import encode_image  # noqa: E402
 
 APP = str(Path(maskwatch.web.__file__).parent / "app.py")
@@ -25,6 +26,7 @@ def app(shared_models):
 
 def test_page_renders_with_sidebar(app):
     assert app.title[0].value == "maskwatch"
+    assert [t.label for t in app.tabs] == ["Photos and video", "Live camera", "Snapshot"]
     assert app.sidebar.selectbox[0].value == "rfb"  # the single-pass default
     assert [s.value for s in app.sidebar.select_slider] == ["auto", "auto"]  # scale, threshold: measured defaults
     assert len(app.file_uploader) == 1 and app.file_uploader[0].accept_multiple_files
@@ -48,7 +50,8 @@ def test_upload_photo_shows_image_table_and_counts(app):
     assert not app.error, [e.value for e in app.error]
     assert len(app.get("image")) == 1
     table = app.dataframe[0].value
-    assert len(table) == 3 and {"label", "confidence", "x1", "y1", "x2", "y2"} <= set(table.columns)
+    assert len(table) == 3
+    assert list(table.columns) == ["label", "confidence", "width", "height", "det_score", "x1", "y1", "x2", "y2"]
     counts = {m.label: int(m.value) for m in app.metric}
     assert counts == {"with_mask": 1, "without_mask": 1, "mask_worn_incorrectly": 1}
     assert {b.label for b in app.get("download_button")} >= {"Annotated image (JPEG)", "Result (JSON)"}
@@ -67,21 +70,45 @@ def test_multiple_uploads_and_a_bad_one(app, astronaut):
     assert sum(int(m.value) for m in app.metric) == 2
 
 
-def test_upload_short_video_shows_annotated_video_and_frames(app, astronaut, tmp_path):
-    import cv2
+def _people(app) -> dict[str, int]:
+    return {m.label.removeprefix("people "): int(m.value) for m in app.metric if m.label.startswith("people ")}
 
-    path = tmp_path / "clip.mp4"
-    frame = cv2.cvtColor(cv2.resize(astronaut, (256, 256)), cv2.COLOR_RGB2BGR)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (256, 256))
-    for _ in range(6):
-        writer.write(frame)
-    writer.release()
-    app.sidebar.selectbox[0].set_value("yunet").run()  # one face per frame (the ensemble adds a false face in some)
-    app.sidebar.number_input[1].set_value(10)  # max frames
-    app.file_uploader[0].set_value(("clip.mp4", path.read_bytes(), "video/mp4")).run()
+
+def test_upload_video_counts_tracked_people_with_watch_downloads(app, three_ways_clip):
+    app.file_uploader[0].set_value(("three_ways.mp4", three_ways_clip.read_bytes(), "video/mp4")).run()
     assert not app.exception, app.exception
     assert not app.error, [e.value for e in app.error]
     assert len(app.get("video")) == 1
-    assert any("6 frames" in c.value for c in app.caption)
-    assert {b.label for b in app.get("download_button")} >= {"Annotated video (WebM)", "Result (JSON lines)"}
-    assert sum(int(m.value) for m in app.metric) == 6  # one face per frame
+    assert any(f"{CLIP_FRAMES} frames at 12.0 fps" in c.value for c in app.caption)
+    assert _people(app) == THREE_WAYS_PEOPLE  # people (tracks), not face-frames
+    assert any("**3 people**" in m.value for m in app.markdown)
+    labels = {b.label for b in app.get("download_button")}
+    assert {"Result (JSON lines, as watch --jsonl)"} <= labels
+    assert any(label.startswith("Annotated video (MP4") for label in labels)
+
+
+def test_reruns_reuse_the_result_and_new_settings_process_again(app, three_ways_clip, monkeypatch):
+    import maskwatch.web.media as media
+
+    calls = []
+    real = media.process_video
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("blur"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(media, "process_video", counting)  # app.py imports it from media on every run
+    app.sidebar.number_input[1].set_value(10)  # max frames: a shorter run
+    app.file_uploader[0].set_value(("three_ways.mp4", three_ways_clip.read_bytes(), "video/mp4")).run()
+    assert not app.exception, app.exception
+    first = [c.value for c in app.caption if "processed in" in c.value]
+    assert calls == [False] and first and "first 10 of" in first[0]
+    app.run()  # a rerun, as a download click with on_click="rerun" or any widget would cause
+    app.run()
+    assert calls == [False]
+    assert [c.value for c in app.caption if "processed in" in c.value] == first  # the same result, not a new run
+    app.sidebar.checkbox[0].check().run()  # blur: a new result
+    assert calls == [False, True]
+    app.sidebar.checkbox[0].uncheck().run()  # back: the first result again
+    assert calls == [False, True]
+    assert [c.value for c in app.caption if "processed in" in c.value] == first

@@ -144,24 +144,18 @@ def run(args: argparse.Namespace) -> int:
 def _watch(args: argparse.Namespace, source, config, show: bool) -> int:
     import cv2
 
-    from ..classifier import MaskClassifier
-    from ..pipeline import load, resolve_classifier
-    from ..presets import preset
     from ..annotate import BoxAnnotator
-    from ..video.analyzer import VideoAnalyzer
+    from ..video.analyzer import VideoAnalyzer, video_pipeline
     from ..video.runner import WatchRunner
     from ..video.stats import AlertHook, ComplianceStats
     from .common import open_output
 
     if args.threads > 0:
         cv2.setNumThreads(args.threads)  # the detector runs in OpenCV's DNN module
-    detector = args.detector or preset("video").detector
-    classifier = resolve_classifier(detector, None if str(args.classifier).lower() == "none" else args.classifier)
-    if classifier is not None:
-        classifier = MaskClassifier(None if classifier == "default" else classifier, threads=args.threads or None)
-    pipe = load(detector=args.detector, classifier=classifier, scale=args.scale, preset="video",
-                score_threshold=args.score_threshold, min_face=args.min_face, tile=args.tile, min_side=args.min_side,
-                calibrate=args.calibrate)
+    classifier = None if str(args.classifier).lower() == "none" else args.classifier
+    pipe = video_pipeline(args.detector, classifier, threads=args.threads, scale=args.scale,
+                          score_threshold=args.score_threshold, min_face=args.min_face, tile=args.tile,
+                          min_side=args.min_side, calibrate=args.calibrate)
     alerts = None
     if args.alert_cmd or args.alert_url:
         alerts = AlertHook(command=args.alert_cmd, url=args.alert_url, min_interval=args.alert_interval,

@@ -8,7 +8,7 @@ capture -> inference -> writing loop, compliance statistics and alerts.
 >>> result.compliance["share_per_label"]
 """
 
-from .analyzer import TrackingConfig, VideoAnalyzer
+from .analyzer import TrackingConfig, VideoAnalyzer, video_pipeline
 from .runner import VideoFileWriter, VideoWriteError, WatchResult, WatchRunner, frame_record, has_gui, watch
 from .sources import Frame, VideoSource, VideoSourceError, open_source, source_kind
 from .stats import AlertHook, ComplianceStats
@@ -17,5 +17,5 @@ from .tracking import FaceTracker, KalmanBoxFilter, LabelSmoother
 __all__ = [
     "AlertHook", "ComplianceStats", "FaceTracker", "Frame", "KalmanBoxFilter", "LabelSmoother", "TrackingConfig",
     "VideoAnalyzer", "VideoFileWriter", "VideoSource", "VideoSourceError", "VideoWriteError", "WatchResult",
-    "WatchRunner", "frame_record", "has_gui", "open_source", "source_kind", "watch",
+    "WatchRunner", "frame_record", "has_gui", "open_source", "source_kind", "video_pipeline", "watch",
 ]

@@ -11,6 +11,7 @@ see ``benchmarks/bench_watch.py`` and docs/video.md.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -154,3 +155,23 @@ class VideoAnalyzer:
     def label_updates(self, track_id: int) -> int:
         """How many classifications have gone into a track's label."""
         return self.smoother.updates(track_id)
+
+
+def video_pipeline(detector: str | None = None, classifier: Any = "auto", threads: int = DEFAULT_VIDEO_THREADS,
+                   **load_kwargs: Any):
+    """The `Pipeline` ``maskwatch watch`` (and the web app's video and live views) runs on frames.
+
+    The ``video`` preset's detector unless ``detector`` names another; ``classifier`` as in
+    `maskwatch.load` (``"auto"``: none behind a one-pass detector that labels the masks itself, the
+    shipped one behind a face-only detector), with ``threads`` ONNX Runtime threads (0: the
+    library's default), since `WatchRunner` runs it beside the detector. ``load_kwargs`` go to
+    `maskwatch.load` (``scale``, ``score_threshold``, ``min_face``, ``tile``, ``min_side``, ...).
+    """
+    from ..classifier import MaskClassifier
+    from ..pipeline import load, resolve_classifier
+    from ..presets import preset
+
+    classifier = resolve_classifier(detector or preset("video").detector, classifier)
+    if classifier is not None and not isinstance(classifier, MaskClassifier):
+        classifier = MaskClassifier(None if classifier == "default" else classifier, threads=threads or None)
+    return load(detector=detector, classifier=classifier, preset="video", **load_kwargs)
