@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 
 import pytest
 
@@ -84,11 +85,17 @@ def _read(body: bytes, chunk: int = 7, max_bytes: int = 1000, ctype: str = "mult
     return part, consumed
 
 
+needs_multipart = pytest.mark.skipif(importlib.util.find_spec("python_multipart") is None,
+                                     reason="needs the 'serve' extra (python-multipart): pip install 'maskwatch[serve]'")
+
+
+@needs_multipart
 def test_multipart_reads_the_file_field_only():
     part, _ = _read(_body([("note", None, b"hello"), ("file", "a.jpg", b"\xff\xd8\xff" + b"1" * 50)]))
     assert part.filename == "a.jpg" and bytes(part.data) == b"\xff\xd8\xff" + b"1" * 50
 
 
+@needs_multipart
 def test_multipart_stops_reading_at_the_limit():
     body = _body([("file", "big.jpg", b"0" * 100_000)])
     consumed = []
@@ -103,6 +110,7 @@ def test_multipart_stops_reading_at_the_limit():
     assert len(consumed) < 20  # stopped soon after the limit, not at the end of the 100 kB body
 
 
+@needs_multipart
 @pytest.mark.parametrize("body, ctype", [
     (_body([("other", "a.jpg", b"123")]), "multipart/form-data; boundary=XyZ"),
     (b"file=123", "application/x-www-form-urlencoded"),

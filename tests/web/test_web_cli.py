@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 
 from maskwatch.cli import build_parser
 from maskwatch.cli.app import streamlit_command
 from maskwatch.cli.serve import settings_from_args
 
+needs_serve = pytest.mark.skipif(importlib.util.find_spec("fastapi") is None,
+                                 reason="needs the 'serve' extra (fastapi): pip install 'maskwatch[serve]'")
 
+
+@needs_serve
 def test_serve_defaults_bind_loopback():
     args = build_parser().parse_args(["serve"])
     assert (args.host, args.port) == ("127.0.0.1", 8000)
@@ -16,6 +22,7 @@ def test_serve_defaults_bind_loopback():
     assert s.max_upload_bytes == 20 * 2**20 and s.workers >= 1 and s.detector == "rfb"
 
 
+@needs_serve
 def test_serve_flags_map_onto_settings():
     args = build_parser().parse_args(["serve", "--workers", "3", "--max-upload-mb", "1.5", "--max-pixels", "1000",
                                       "--detector", "haar", "--scale", "1.5", "--score-threshold", "0.4",
@@ -25,6 +32,7 @@ def test_serve_flags_map_onto_settings():
     assert (s.detector, s.scale, s.score_threshold, s.opencv_threads, s.min_side) == ("haar", 1.5, 0.4, 1, 512)
 
 
+@needs_serve
 @pytest.mark.parametrize("kwargs", [{"workers": 0}, {"max_upload_bytes": 0}, {"max_pixels": -1}])
 def test_settings_refuse_nonsense(kwargs):
     from maskwatch.web.api import Settings
