@@ -32,9 +32,10 @@ from .sources import Source, read_bytes
 Item = tuple[Source, "str | None"]
 PipelineFactory = Callable[[], Pipeline]
 
-#: ONNX Runtime intra-op threads per worker of the overlapped engine. Measured on 2 cores
-#: (benchmarks/bench_batch.py): two one-thread pipelines side by side beat one two-thread pipeline,
-#: whose thread pool waits on itself for a model this small.
+#: ONNX Runtime intra-op threads per worker of the overlapped engine: one, so that the workers, not
+#: one session's thread pool, share the cores. benchmarks/bench_batch.py on a shared 2-core machine:
+#: 28.6 CPU ms per photo against 30.3 one at a time (ONNX Runtime on both cores); its photos/s there
+#: were set by the other work on the machine (docs/scale.md), so re-measure on an idle one.
 THREADS_PER_WORKER = 1
 
 

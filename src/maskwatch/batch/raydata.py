@@ -32,8 +32,8 @@ from ..pipeline import load
 from ..writers import error_record, record_from_row, records_to_table
 from .local import Item, PipelineFactory, Result, detect_one, failure_message
 
-#: Images per call of an actor: enough to amortise a call, few enough that a slow batch does not
-#: hold back the ordered stream (measured with benchmarks/bench_batch.py).
+#: Images per call of an actor: enough to amortise a call (~100 ms of work), few enough that a slow
+#: batch does not hold back the ordered stream (chosen, not swept).
 BATCH_SIZE = 8
 #: Rows per block of the driver's list of paths (`RayEngine`); the dataset has at most
 #: `MAX_BLOCKS` blocks whatever the number of photos.
