@@ -11,6 +11,8 @@ same faces, in the same order, as one at a time (`benchmarks/bench_batch.py` che
 from __future__ import annotations
 
 import collections
+import contextlib
+import logging
 import os
 import queue
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +23,7 @@ import numpy as np
 
 from ..errors import MaskwatchError
 from ..faces import Faces
-from ..imageio import decode_image, display_name
+from ..imageio import STDERR_LOCK, decode_image, display_name
 from ..onnxmodel import session_threads
 from ..pipeline import Pipeline
 from ..writers import error_record
@@ -144,7 +146,7 @@ class LocalEngine:
                 free.put(pipe)
 
         pending: collections.deque = collections.deque()
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="maskwatch-detect") as pool:
+        with _one_stderr_writer(), ThreadPoolExecutor(self.workers, thread_name_prefix="maskwatch-detect") as pool:
             try:
                 for source, problem in items:
                     pending.append(pool.submit(work, source, problem))
@@ -155,3 +157,24 @@ class LocalEngine:
             finally:  # the caller stopped early (an error, Ctrl-C): drop what has not started
                 for future in pending:
                     future.cancel()
+
+
+@contextlib.contextmanager
+def _one_stderr_writer() -> Iterator[None]:
+    """While worker threads catch the C decoders' messages on file descriptor 2 (`maskwatch.imageio`),
+    Python's writes to stderr from any thread (tqdm's bar and messages, logging's handlers) take the
+    same lock, so that none lands among another photo's decoder messages."""
+    from tqdm import tqdm
+
+    previous_tqdm = tqdm.get_lock()
+    handlers = [h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler)]
+    previous = [h.lock for h in handlers]
+    tqdm.set_lock(STDERR_LOCK)
+    for handler in handlers:
+        handler.lock = STDERR_LOCK
+    try:
+        yield
+    finally:
+        tqdm.set_lock(previous_tqdm)
+        for handler, lock in zip(handlers, previous):
+            handler.lock = lock
