@@ -24,7 +24,7 @@ LAYERS = [
     ("pipeline", {"presets", "pipeline"}),
     ("evaluation", {"evaluation"}),
     ("training", {"train"}),
-    ("applications", {"video", "web"}),
+    ("applications", {"video", "web", "batch"}),
     ("cli", {"cli", "__init__", "__main__"}),
 ]
 

@@ -104,7 +104,10 @@ def _is_truncated(data: bytes, kind: str) -> bool:
     return False
 
 
-_STDERR_LOCK = threading.Lock()
+_STDERR_LOCK = threading.RLock()
+#: Held while file descriptor 2 is redirected to catch the decoders' messages: a thread that writes to
+#: stderr while others decode takes it too (`maskwatch.batch.LocalEngine` lends it to tqdm and logging).
+STDERR_LOCK = _STDERR_LOCK
 _CV_LOG_PREFIX = re.compile(r"^\[\s*\w+:\d+@[\d.]+\] global \S+ \S+ (?:imdecode_\(''\): )?")
 _CV_SOURCE = re.compile(r"OpenCV\([\d.]+\) \S+: error: \(-?\d+:[^)]*\) ")
 

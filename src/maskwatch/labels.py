@@ -89,6 +89,21 @@ class LabelCounts:
     def __radd__(self, other: Any) -> "LabelCounts":
         return self if other == 0 else self.__add__(other)  # sum() starts from 0
 
+    @classmethod
+    def of_record(cls, record: dict[str, Any]) -> "LabelCounts":
+        """The counts of one JSON line (`maskwatch.Faces.to_dict`); none for an error line."""
+        if record.get("error"):
+            return cls()
+        counts = dict.fromkeys(LABELS, 0)
+        unclassified = 0
+        for face in record.get("faces") or []:
+            label = face.get("label")
+            if label is None:
+                unclassified += 1
+            else:
+                counts[label] = counts.get(label, 0) + 1
+        return cls(counts, unclassified, 1)
+
     def to_dict(self) -> dict[str, Any]:
         """``{<label>: n, ..., "unclassified", "faces", "compliant_share"}`` (share rounded to 4 places)."""
         share = self.compliant_share

@@ -6,8 +6,11 @@ spec (third-party models in the benchmarks, export checks).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -26,17 +29,34 @@ _SPIN_CONFIG = {"off": {"session.intra_op.allow_spinning": "0"}, "on": {"session
                 "stop": {"session.force_spinning_stop": "1"}}
 
 
+_SESSION_THREADS: contextvars.ContextVar[int | None] = contextvars.ContextVar("maskwatch_session_threads",
+                                                                              default=None)
+
+
+@contextlib.contextmanager
+def session_threads(threads: int | None) -> Iterator[None]:
+    """Sessions created inside this block (in this thread) use ``threads`` intra-op threads where
+    their creator gives none: how a batch engine runs one-thread models side by side
+    (`maskwatch.batch`) without a ``threads`` argument in every model's signature."""
+    token = _SESSION_THREADS.set(threads)
+    try:
+        yield
+    finally:
+        _SESSION_THREADS.reset(token)
+
+
 def onnx_session(path: str | Path, threads: int | None = None, spinning: str | None = None):
     """An ONNX Runtime session on the best available provider (CUDA if present, else CPU).
 
-    ``threads``: intra-op threads (default: ``MASKWATCH_THREADS`` or all cores); ``spinning``: see
-    `SPINNING` (default: ``MASKWATCH_SPINNING`` or `SPINNING`).
+    ``threads``: intra-op threads (default: that of an enclosing `session_threads`, else
+    ``MASKWATCH_THREADS``, else all cores); ``spinning``: see `SPINNING` (default:
+    ``MASKWATCH_SPINNING`` or `SPINNING`).
     """
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    threads = threads or int(os.environ.get("MASKWATCH_THREADS", 0)) or None
+    threads = threads or _SESSION_THREADS.get() or int(os.environ.get("MASKWATCH_THREADS", 0)) or None
     if threads:
         opts.intra_op_num_threads = threads
     spinning = spinning or os.environ.get("MASKWATCH_SPINNING") or SPINNING

@@ -112,3 +112,144 @@ def resume_csv(path: str | os.PathLike, done: set[str]) -> bool:
         writer.writerows(row for row in rows if row.get("source") in shown)
     os.replace(partial, path)
     return True
+
+
+# -- Parquet: one row per image, the faces as a list of structs (pyarrow, with the `ray` extra) ----------
+#: Rows per Parquet file of `ParquetWriter`: a killed batch redoes at most this many images.
+PARQUET_ROWS_PER_FILE = 5000
+_FACE_KEYS = ("box", "det_score", "label", "confidence", "probs", "landmarks", "track_id")
+
+
+def parquet_schema():
+    """The Arrow schema of a result row: the JSON line's fields, ``faces`` a list of structs (fields
+    a pipeline does not fill, such as ``track_id`` or ``probs`` without classes, are null)."""
+    import pyarrow as pa
+
+    face = pa.struct([
+        ("box", pa.list_(pa.float64())),
+        ("det_score", pa.float64()),
+        ("label", pa.string()),
+        ("confidence", pa.float64()),
+        ("probs", pa.struct([(label, pa.float64()) for label in LABELS])),
+        ("landmarks", pa.list_(pa.list_(pa.float64()))),
+        ("track_id", pa.int64()),
+    ])
+    return pa.schema([("source", pa.string()), ("width", pa.int32()), ("height", pa.int32()),
+                      ("faces", pa.list_(face)), ("error", pa.string())])
+
+
+def records_to_table(records: list[dict[str, Any]]):
+    """JSON-line records (`Faces.to_dict`, `error_record`) -> a `pyarrow.Table` of `parquet_schema`."""
+    import pyarrow as pa
+
+    for record in records:
+        for face in record["faces"]:
+            unknown = set(face) - set(_FACE_KEYS) or set(face.get("probs") or {}) - set(LABELS)
+            if unknown:
+                raise ValueError(f"{display_name(record['source'])}: face fields {sorted(unknown)} have no column")
+    return pa.Table.from_pylist(records, schema=parquet_schema())
+
+
+def record_from_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A row of `parquet_schema` (``table.to_pylist()``) -> its JSON-line record, equal to the one it
+    was made from (null face fields dropped, keys in the JSON line's order)."""
+    faces = [{key: face[key] for key in _FACE_KEYS if face.get(key) is not None} for face in row["faces"] or []]
+    return {"source": row["source"], "width": row["width"], "height": row["height"], "faces": faces,
+            "error": row["error"]}
+
+
+def _parquet_fs(path: str | os.PathLike):
+    """``(pyarrow file system, path in it)``: a URI (``s3://``, ``gs://``, ``file://``) or a local folder."""
+    import pyarrow.fs as pafs
+
+    text = os.fspath(path)
+    if "://" in text:
+        return pafs.FileSystem.from_uri(text)
+    return pafs.LocalFileSystem(), os.path.abspath(text)
+
+
+def parquet_files(path: str | os.PathLike) -> list[str]:
+    """The finished ``part-*.parquet`` files of a `ParquetWriter` folder, in order (none if no folder)."""
+    import pyarrow.fs as pafs
+
+    fs, root = _parquet_fs(path)
+    if fs.get_file_info(root).type != pafs.FileType.Directory:
+        return []
+    names = [i.path for i in fs.get_file_info(pafs.FileSelector(root)) if i.type == pafs.FileType.File]
+    return sorted(n for n in names if n.rsplit("/", 1)[-1].startswith("part-") and n.endswith(".parquet"))
+
+
+class ParquetWriter:
+    """Results as a Parquet dataset: ``DIR/part-00000.parquet``, ... of `parquet_schema`, one row per
+    image, a file per ``rows_per_file`` images (written under a hidden name, renamed when complete,
+    so a killed batch leaves only whole files). ``DIR`` may be a URI. New files are numbered after the
+    ones there (a resumed batch); ``replace=True`` deletes those first. Call `close` (or use ``with``)."""
+
+    def __init__(self, path: str | os.PathLike, rows_per_file: int = PARQUET_ROWS_PER_FILE, replace: bool = False):
+        self.fs, self.root = _parquet_fs(path)
+        self.fs.create_dir(self.root, recursive=True)
+        self.rows_per_file = rows_per_file
+        if replace:
+            for name in parquet_files(path):
+                self.fs.delete_file(name)
+        done = parquet_files(path)
+        self._next = 1 + max((int(n.rsplit("/", 1)[-1][5:-8]) for n in done), default=-1)
+        self._rows: list[dict[str, Any]] = []
+
+    def write(self, record: dict[str, Any] | Faces) -> None:
+        self._rows.append(record.to_dict() if isinstance(record, Faces) else record)
+        if len(self._rows) >= self.rows_per_file:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the rows held so far as one complete file."""
+        import pyarrow.parquet as pq
+
+        if not self._rows:
+            return
+        name = f"part-{self._next:05d}.parquet"
+        partial, final = f"{self.root}/.{name}.tmp", f"{self.root}/{name}"
+        pq.write_table(records_to_table(self._rows), partial, filesystem=self.fs)
+        self.fs.move(partial, final)
+        self._next += 1
+        self._rows = []
+
+    def close(self) -> None:
+        self.flush()
+
+    def __enter__(self) -> "ParquetWriter":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def resume_parquet(path: str | os.PathLike) -> set[str]:
+    """The sources in the finished files of a `ParquetWriter` folder; a file a killed batch left
+    unfinished (its hidden temporary name) is deleted."""
+    import pyarrow.fs as pafs
+    import pyarrow.parquet as pq
+
+    fs, root = _parquet_fs(path)
+    if fs.get_file_info(root).type != pafs.FileType.Directory:
+        return set()
+    for info in fs.get_file_info(pafs.FileSelector(root)):
+        base = info.path.rsplit("/", 1)[-1]
+        if base.startswith(".part-") and base.endswith(".tmp"):
+            fs.delete_file(info.path)
+    done: set[str] = set()
+    for name in parquet_files(path):
+        done.update(pq.read_table(name, columns=["source"], filesystem=fs).column("source").to_pylist())
+    return done
+
+
+def keep_jsonl(path: str | os.PathLike, sources: set[str]) -> None:
+    """Keep only the lines of ``path`` whose source is in ``sources`` (resuming into a JSONL file and a
+    Parquet folder: an image is done once it is in both)."""
+    path = Path(path)
+    if not path.exists():
+        return
+    partial = path.with_name(f".{path.name}.part")
+    with open(path, "rb") as src, open(partial, "wb") as dst:
+        dst.writelines(line for line in src if json.loads(line)["source"] in sources)
+    os.replace(partial, path)
