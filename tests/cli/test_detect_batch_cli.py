@@ -89,4 +89,4 @@ def test_ray_flags_without_the_ray_engine_or_without_ray(folder, monkeypatch, ca
     assert "--ray-address needs --engine ray" in capsys.readouterr().err
     monkeypatch.setitem(sys.modules, "ray", None)  # as if the `ray` extra were not installed
     assert main(["detect", str(folder), "--engine", "ray", "--no-annotate", "--quiet"]) == 2
-    assert "the Ray engine needs Ray Data: pip install 'maskwatch[ray]'" in capsys.readouterr().err
+    assert 'detect --engine ray needs ray, which is not installed: pip install "maskwatch[ray]"' in capsys.readouterr().err

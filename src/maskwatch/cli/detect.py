@@ -55,8 +55,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="plain: this machine, decoding and detection in --workers threads; ray: a Ray Data job "
                         "(the `ray` extra), locally or on --ray-address; it writes no annotated images (default: plain)")
     b.add_argument("--workers", type=int, default=None, metavar="N",
-                   help="plain: decoding + detection threads, 1 = one photo at a time (default: the CPU cores); "
-                        "ray: one-CPU actors (default: the cluster's CPUs)")
+                   help="plain: decoding + detection threads, 1 = one photo at a time; ray: one-CPU actors "
+                        "(default: the CPU cores for plain, the cluster's CPUs for ray)")
     b.add_argument("--parquet", default=None, metavar="DIR",
                    help="also write the results as a Parquet dataset (one row per image, the faces as a list of "
                         "structs; a folder or a URI; needs pyarrow, in the `ray` extra)")

@@ -31,8 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="training checkpoint (RUN/best.pt), or 'default': the shipped detector and "
                                       "classifier (with --format tflite)")
     p.add_argument("-o", "--output", default=None,
-                   help="output .onnx file (default RUN/mask_classifier.onnx); for 'default': the output folder "
-                        "(default: the model cache, where --runtime tflite finds the files)")
+                   help="output .onnx file, or for 'default' the output folder (default: RUN/mask_classifier.onnx; "
+                        "for 'default' the model cache, where --runtime tflite finds the files)")
     p.add_argument("--int8", action="store_true", help="also write an int8-quantized model (<output>_int8.onnx)")
     p.add_argument("--format", choices=["onnx", "tflite"], default="onnx", help="tflite needs the 'tflite' extra")
     p.add_argument("--calibration", type=int, default=256,
