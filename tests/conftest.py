@@ -59,23 +59,24 @@ def astronaut_face() -> tuple[float, float, float, float]:
 def litert_models(tmp_path_factory) -> tuple[Path, dict]:
     """``maskwatch export default --format tflite`` once per session (a few minutes): the folder of
     LiteRT files and the command's report. Calibrated on 32 photos of fmd's training side (the
-    examples/ photos where the shared data is absent)."""
-    import contextlib
-    import io
+    examples/ photos where the shared data is absent). The converter runs in a child process: TensorFlow
+    loaded into the test process made a later Playwright test crash it (segmentation fault)."""
     import json
+    import subprocess
+    import sys
 
-    for module in ("tensorflow", "onnx2tf", "ai_edge_litert"):
-        pytest.importorskip(module, reason="the 'tflite' extra converts the models")
-    from maskwatch.cli import main
+    import importlib.util
 
+    for module in ("tensorflow", "onnx2tf", "ai_edge_litert"):  # looked up, not imported (see above)
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"the 'tflite' extra converts the models: no {module}")
     out = tmp_path_factory.mktemp("litert")
     data = SHARED_DATA / "fmd" if (SHARED_DATA / "fmd" / "annotations").is_dir() else ROOT / "examples"
-    stdout = io.StringIO()
-    with contextlib.redirect_stdout(stdout):
-        rc = main(["export", "default", "--format", "tflite", "-o", str(out), "--calibration-data", str(data),
-                   "--calibration-photos", "32", "--calibration", "128"])
-    assert rc == 0
-    return out, json.loads(stdout.getvalue())
+    done = subprocess.run([sys.executable, "-m", "maskwatch.cli", "export", "default", "--format", "tflite", "-o",
+                           str(out), "--calibration-data", str(data), "--calibration-photos", "32", "--calibration", "128"],
+                          capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return out, json.loads(done.stdout)
 
 
 @pytest.fixture(scope="session")

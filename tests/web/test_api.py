@@ -147,7 +147,7 @@ def test_uploads_stay_in_memory(client, astronaut, monkeypatch):
     bmp = _pil_bytes(tall, "BMP")
     assert len(bmp) > 2**20 and tall.shape[0] * tall.shape[1] <= MAX_PIXELS
     r = _post(client, bmp, "big.bmp")
-    assert r.status_code == 200 and len(r.json()["faces"]) == 2
+    assert r.status_code == 200 and sum(f["det_score"] >= 0.5 for f in r.json()["faces"]) == 2  # both faces
 
 
 # -- errors: always a JSON body {"error": ...} ---------------------------------------------------------
