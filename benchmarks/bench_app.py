@@ -52,16 +52,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def version_env(src: Path) -> dict:
     return dict(os.environ, PYTHONPATH=os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")]))
 
@@ -196,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_detect import cpu_name
     from bench_watch import build_video
     from playwright.sync_api import sync_playwright
 
@@ -232,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             for app in apps.values():
                 app.stop()
-    meta = {"date": time.strftime("%Y-%m-%d %H:%M"), "cpu": cpu_model(), "cpus": os.cpu_count(),
+    meta = {"date": time.strftime("%Y-%m-%d %H:%M"), "cpu": cpu_name(), "cpus": os.cpu_count(),
             "machine": platform.machine(), "python": platform.python_version(), "repeat": args.repeat,
             "seconds": args.seconds, "load_before": load_before, "load_after": round(os.getloadavg()[0], 1),
             "versions": list(versions), "args": " ".join(argv if argv is not None else sys.argv[1:])}

@@ -34,13 +34,9 @@ def moving_frames(photo: np.ndarray, n: int, size: tuple[int, int] = (W, H), ste
 
 
 def write_video(path: Path, frames: list[np.ndarray], fps: float = 15.0) -> Path:
-    h, w = frames[0].shape[:2]
-    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-    assert out.isOpened()
-    for f in frames:
-        out.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
-    out.release()
-    return path
+    from clips import write_clip
+
+    return write_clip(path, frames, fps)
 
 
 def count_frames(path: Path) -> int:
