@@ -20,6 +20,8 @@ import numpy as np
 from .. import ops
 from ..faces import Faces
 from ..imageio import as_rgb_array
+from ..labels import LABELS
+from ..spec import ModelSpec
 
 #: The contract: an RGB uint8 image in, its faces out.
 Detector = Callable[[np.ndarray], Faces]
@@ -98,3 +100,31 @@ class FaceDetector(ABC):
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(scale={self.scale}, min_side={self.min_side}, "
                 f"score_threshold={self.score_threshold})")
+
+
+class LabelingDetector(FaceDetector):
+    """Base of the one-pass detectors whose network labels the masks too (`maskwatch.detectors.rfb`,
+    `maskwatch.detectors.yunetmask`): the model's spec, the NMS threshold, and the network's label
+    columns (the spec's order) placed onto `maskwatch.labels.LABELS`.
+
+    Args:
+        spec: the model's spec (labels in its column order).
+        score_threshold: minimum face score.
+        nms_threshold: IoU above which overlapping faces are one face (1 disables NMS).
+    """
+
+    def __init__(self, spec: ModelSpec, score_threshold: float = 0.5, nms_threshold: float = 0.4,
+                 min_side: int = 0, **kw: Any):
+        self.spec = spec
+        self.nms_threshold = float(nms_threshold)
+        self._columns = [LABELS.index(label) for label in spec.labels]
+        super().__init__(score_threshold=score_threshold, min_side=min_side, **kw)
+
+    def _faces(self, xyxy: np.ndarray, scores: np.ndarray, probs: np.ndarray) -> Faces:
+        """`Faces` of decoded boxes, face scores and class probabilities in the spec's label order."""
+        full = np.zeros((len(scores), len(LABELS)), np.float32)
+        full[:, self._columns] = probs
+        return Faces(xyxy=xyxy, det_score=scores, probs=full)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "nms_threshold": self.nms_threshold}

@@ -29,10 +29,8 @@ from .. import ops
 from .. import registry as model_files
 from ..errors import ModelSpecError
 from ..faces import Faces
-from ..labels import LABELS
 from ..litertmodel import open_model
-from ..spec import ModelSpec
-from .base import FaceDetector
+from .base import LabelingDetector
 from .registry import register
 
 #: The ``arch`` of an RFB detector's spec.
@@ -135,7 +133,7 @@ def normalize(images: np.ndarray, layout: str = "NCHW") -> np.ndarray:
     return ops.normalize(images, MEAN, STD, layout)
 
 
-class RFBDecoder(FaceDetector):
+class RFBDecoder(LabelingDetector):
     """Decoding of the RFB network, whatever runs it (`forward`): ONNX Runtime or the LiteRT interpreter
     in `RFBMaskDetector`, PyTorch during training (`maskwatch.train.rfb.loop.TorchRFB`).
 
@@ -149,27 +147,14 @@ class RFBDecoder(FaceDetector):
     #: the input layout `forward` takes
     layout = "NCHW"
 
-    def __init__(self, spec: ModelSpec, score_threshold: float = 0.5, nms_threshold: float = 0.4,
-                 min_side: int = 0, **kw: Any):
-        self.spec = spec
-        self.nms_threshold = float(nms_threshold)
-        self._columns = [LABELS.index(label) for label in spec.labels]
-        super().__init__(score_threshold=score_threshold, min_side=min_side, **kw)
-
     @abstractmethod
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Network outputs ``(scores, locs)`` for a normalised input in `layout`."""
 
     def _detect(self, image: np.ndarray) -> Faces:
         h, w = image.shape[:2]
-        xyxy, scores, probs = decode(*self.forward(normalize(image[None], self.layout)), h, w, self.score_threshold,
-                                     self.nms_threshold)
-        full = np.zeros((len(scores), len(LABELS)), np.float32)
-        full[:, self._columns] = probs
-        return Faces(xyxy=xyxy, det_score=scores, probs=full)
-
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "nms_threshold": self.nms_threshold}
+        return self._faces(*decode(*self.forward(normalize(image[None], self.layout)), h, w, self.score_threshold,
+                                   self.nms_threshold))
 
 
 #: defaults measured on the validation photos (benchmarks/bench_detect.py): upscaling to 640 px beats 512

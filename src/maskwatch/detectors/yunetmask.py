@@ -18,15 +18,12 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from functools import lru_cache
-from typing import Any
 
 import numpy as np
 
 from .. import ops
 from ..faces import Faces
-from ..labels import LABELS
-from ..spec import ModelSpec
-from .base import FaceDetector
+from .base import LabelingDetector
 from .rfb import CONTAIN_THRESHOLD
 
 ARCH = "yunet-mask"
@@ -86,17 +83,10 @@ def decode(scores: np.ndarray, probs: np.ndarray, boxes: np.ndarray, height: int
     return xyxy.reshape(-1, 4), score.astype(np.float32), cls.astype(np.float32)
 
 
-class YuNetMaskDecoder(FaceDetector):
+class YuNetMaskDecoder(LabelingDetector):
     """Decoding of the YuNet mask network, whatever runs it (`forward`)."""
 
     name = "yunet-mask"
-
-    def __init__(self, spec: ModelSpec, score_threshold: float = 0.5, nms_threshold: float = 0.4,
-                 min_side: int = 0, **kw: Any):
-        self.spec = spec
-        self.nms_threshold = float(nms_threshold)
-        self._columns = [LABELS.index(label) for label in spec.labels]
-        super().__init__(score_threshold=score_threshold, min_side=min_side, **kw)
 
     @abstractmethod
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -104,11 +94,4 @@ class YuNetMaskDecoder(FaceDetector):
 
     def _detect(self, image: np.ndarray) -> Faces:
         x = to_input(image)
-        xyxy, scores, probs = decode(*self.forward(x), x.shape[2], x.shape[3], self.score_threshold,
-                                     self.nms_threshold)
-        full = np.zeros((len(scores), len(LABELS)), np.float32)
-        full[:, self._columns] = probs
-        return Faces(xyxy=xyxy, det_score=scores, probs=full)
-
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "nms_threshold": self.nms_threshold}
+        return self._faces(*decode(*self.forward(x), x.shape[2], x.shape[3], self.score_threshold, self.nms_threshold))
