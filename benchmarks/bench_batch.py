@@ -121,8 +121,9 @@ def markdown(result: dict[str, Any]) -> str:
     out = []
     for i, run in enumerate(runs, 1):
         load = ", ".join(f"{x:.1f}" for x in run["load_before"])
+        busy = " (other work running)" if run["load_before"][0] > run["cores"] else ""
         out.append(f"Run {i} of {len(runs)}: {run['photos']} photos, {run['rounds']} rounds, {run['cpu']}, "
-                   f"{run['cores']} cores, load average before {load} (other work running).\n")
+                   f"{run['cores']} cores, load average before {load}{busy}.\n")
         out.append("| engine | photos/s, start-up excluded: median (best) | photos/s, whole run | start-up (s) | "
                    "CPU ms per photo (this process) | identical to one at a time |")
         out.append("|---|---|---|---|---|---|")
@@ -210,7 +211,6 @@ def main() -> None:
                                                    write_line, clock))
     result: dict[str, Any] = {
         "cpu": cpu_name(), "cores": cores, "photos": len(paths), "rounds": args.rounds, "python": platform.python_version(),
-        "note": "measured while other work shared this machine's cores; see the median and best rounds",
         "load_before": os.getloadavg(),
     }
     engine = None
@@ -301,8 +301,8 @@ def main() -> None:
             "photos_per_s_needed": need, "per_actor_photos_per_s": per_actor,
             "actors_1_cpu": math.ceil(need / per_actor),
             "nodes_16_cpu": math.ceil(math.ceil(need / per_actor) / 15),  # one CPU per node left to Ray and reading
-            "note": "measured per-actor rate on this shared 2-core machine, scaled linearly; one CPU per 16-CPU "
-                    "node is left for reading and Ray itself",
+            "note": "the per-actor rate measured here, scaled linearly; one CPU per 16-CPU node is left for "
+                    "reading and Ray itself",
         }
     result["load_after"] = os.getloadavg()
     if args.keep_previous and args.json.exists():

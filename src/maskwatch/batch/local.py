@@ -35,9 +35,9 @@ Item = tuple[Source, "str | None"]
 PipelineFactory = Callable[[], Pipeline]
 
 #: ONNX Runtime intra-op threads per worker of the overlapped engine: one, so that the workers, not
-#: one session's thread pool, share the cores. benchmarks/bench_batch.py on a shared 2-core machine:
-#: 28.6 CPU ms per photo against 30.3 one at a time (ONNX Runtime on both cores); its photos/s there
-#: were set by the other work on the machine (docs/scale.md), so re-measure on an idle one.
+#: one session's thread pool, share the cores. benchmarks/bench_batch.py on an idle 2-core machine,
+#: 2 workers x 1 thread: 1.32x the photos/s of one at a time (ONNX Runtime on both cores), 1.29x with
+#: annotated images (docs/scale.md).
 THREADS_PER_WORKER = 1
 
 
