@@ -135,6 +135,7 @@ def markdown(result: dict[str, Any]) -> str:
         r = run["overlapped_vs_one_at_a_time"]
         line = (f"\nOverlapped / one at a time: {r['median']:.2f}x median, {r['best']:.2f}x best rounds (target 1.5x); "
                 f"with annotated images {run['overlapped_vs_one_at_a_time_annotated']['median']:.2f}x.")
+        line += ceiling(run)
         if "ray_vs_overlapped" in run:
             q, c = run["ray_vs_overlapped"], run["cluster_for_10M_photos_per_hour"]
             init = ", ".join(f"{x:.1f}" for x in run["ray_init_s"])
@@ -144,6 +145,19 @@ def markdown(result: dict[str, Any]) -> str:
                      f"{c['nodes_16_cpu']} nodes of 16 CPUs.")
         out.append(line + "\n")
     return "\n".join(out)
+
+
+def ceiling(run: dict[str, Any]) -> str:
+    """What the cores allow: the overlapped engine's CPU time per photo spread over every core, as a
+    ratio to one at a time (ONNX Runtime already runs on all cores there, so this bounds the gain)."""
+    engines = run["engines"]
+    one = engines.get("one at a time")
+    over = next((row for name, row in engines.items() if name.startswith("overlapped") and "annotated" not in name), None)
+    if not one or not over or not over.get("cpu_ms_per_photo_median"):
+        return ""
+    best = run["cores"] * 1000 / over["cpu_ms_per_photo_median"]
+    return (f" At {over['cpu_ms_per_photo_median']:.1f} ms of CPU per photo, {run['cores']} fully busy cores could do "
+            f"{best:.0f} photos/s: {best / one['photos_per_s_median']:.2f}x one at a time at most.")
 
 
 def write_markdown(path: Path, text: str) -> None:
