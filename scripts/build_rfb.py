@@ -12,7 +12,9 @@
    class head for with_mask / without_mask / mask_worn_incorrectly initialised from its masked_face
    / face scores (`maskwatch.train.rfb.loop.fit`): class-balanced sampling, face size drawn
    independently of the class, mosaic, copy-paste of incorrectly worn faces, flip, colour, blur.
-   Re-running continues from RUN/last.pt. The GPU is used where there is one.
+   Re-running continues from RUN/last.pt. The GPU is used where there is one. --init FILE.onnx
+   starts from an exported model instead (the shipped one: further fine-tuning once its run folder
+   is gone; `maskwatch.train.rfb.model.from_onnx`).
 4. Exports RUN/best.pt to ONNX (spec in the metadata, checked against PyTorch), quantises it to int8
    with 7-bit weights (`maskwatch.train.export.quantize_qdq`), and with --install copies the fp32
    file (the shipped one: on the 2-core CPUs measured, int8 was slower and 0.04 mAP@0.5 worse,
@@ -80,6 +82,11 @@ def main() -> None:
     p.add_argument("--size", type=int, default=384)
     p.add_argument("--eval-every", type=int, default=2)
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--version", default="1", help="model version stored in its spec")
+    p.add_argument("--init", type=Path, default=None,
+                   help="continue from an exported RFB ONNX file (the shipped model, say) instead of the "
+                        "published weights: BatchNorms rebuilt from training inputs, a new schedule")
     p.add_argument("--max-images", type=int, default=0, help="tests: photos per dataset")
     p.add_argument("--skip-train", action="store_true", help="export RUN/best.pt only")
     p.add_argument("--install", action="store_true", help=f"copy the model to src/maskwatch/models/{MODEL_NAME}")
@@ -103,6 +110,7 @@ def main() -> None:
     _, fmd_val = load_split(fmd, "val", layout=SHARED_LAYOUT)
     cfg = RFBConfig(output=str(args.run), fmd=str(fmd), ilc=str(ilc), fmd_val=sorted(im.path.name for im in fmd_val),
                     pretrained=str(args.shared / "models" / PRETRAINED[args.arch]),
+                    init=str(args.init) if args.init else None, lr=args.lr, version=args.version,
                     size=args.size, batch_size=args.batch_size, epochs=args.epochs, steps_per_epoch=args.steps,
                     eval_every=args.eval_every, threads=args.threads, max_images=args.max_images)
     ilc_train, _ = hash_split(load_voc(ilc), duplicate_groups(ilc), cfg.ilc_val_fraction)

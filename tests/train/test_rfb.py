@@ -173,3 +173,49 @@ def test_model_runs_on_any_input_size():
         with torch.no_grad():
             logits, locs = model(torch.zeros(1, 3, h, w))
         assert logits.shape == (1, len(rfb.priors(h, w)), 4) and locs.shape == (1, len(rfb.priors(h, w)), 4)
+
+
+def test_from_onnx_rebuilds_the_shipped_network_with_its_batchnorms():
+    """The shipped ONNX (BatchNorms folded) back in PyTorch: the same function in eval mode, and in
+    train mode on the batch its statistics came from, so fine-tuning continues where it stopped."""
+    from maskwatch.onnxmodel import onnx_session
+    from maskwatch.registry import resolve
+    from maskwatch.train.rfb.model import from_onnx
+
+    onnx_file = resolve("maskwatch-rfb", download=False)
+    gen = torch.Generator().manual_seed(0)
+    sample = torch.rand(4, 3, 96, 128, generator=gen) * 2 - 1
+    model = from_onnx(onnx_file, sample)
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()) > 30
+    x = torch.rand(1, 3, 120, 160, generator=gen) * 2 - 1
+    scores, locs = onnx_session(onnx_file).run(None, {"input": x.numpy()})
+    with torch.no_grad():
+        probs, got = RFBInference(model.eval())(x)
+        assert np.abs(probs.numpy() - scores).max() < 1e-4 and np.abs(got.numpy() - locs).max() < 1e-4
+        train_probs, _ = RFBInference(model.train())(sample)
+        eval_probs, _ = RFBInference(model.eval())(sample)
+    assert float((train_probs - eval_probs).abs().max()) < 1e-3
+
+
+def test_from_onnx_refuses_another_network(tmp_path):
+    from maskwatch.train.rfb.model import from_onnx
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Conv2d(4, 4, 3))
+    torch.onnx.export(model, (torch.zeros(1, 3, 16, 16),), str(tmp_path / "other.onnx"), dynamo=False)
+    with pytest.raises(ValueError, match="not an exported RFB detector"):
+        from_onnx(tmp_path / "other.onnx", torch.zeros(1, 3, 16, 16))
+
+
+def test_fit_continues_from_an_exported_model(tiny_rfb_run, tmp_path):
+    """``init``: epoch 0 scores the exported network as it is; training then goes on from it."""
+    from dataclasses import replace
+
+    from maskwatch.train.rfb.export import export_onnx
+
+    out, cfg = tiny_rfb_run
+    export_onnx(out / "best.pt", tmp_path / "exported.onnx")
+    run = fit(replace(cfg, output=str(tmp_path / "again"), init=str(tmp_path / "exported.onnx")), progress=False)
+    first = json.loads((out / "history.json").read_text())[-1]["fmd"]
+    again = json.loads((run / "history.json").read_text())
+    assert again[0]["fmd"]["mAP50"] == pytest.approx(first["mAP50"], abs=0.02)
+    assert again[-1]["epoch"] == 1 and np.isfinite(again[-1]["loss"])

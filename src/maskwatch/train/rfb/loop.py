@@ -29,7 +29,7 @@ from ..engine import pick_device
 from ..schedule import validation_metrics, warmup_cosine
 from .data import Augmenter, AugmentConfig, Sample, load_samples, match
 from .loss import multibox_loss
-from .model import RFBDetector, init_from_upstream
+from .model import RFBDetector, from_onnx, init_from_upstream
 
 log = logging.getLogger("maskwatch.train.rfb")
 
@@ -43,6 +43,7 @@ class RFBConfig:
     ilc_val_fraction: float = 0.2
     ilc_style: tuple | None = None  # (src, dst) calibrations mapping ilc boxes onto fmd's style
     pretrained: str | None = None  # ultralight_RFB-640-masked_face-v2.pth
+    init: str | None = None  # an exported RFB ONNX file to continue from instead (`model.from_onnx`)
     size: int = 384  # training input side
     batch_size: int = 24
     epochs: int = 30
@@ -127,7 +128,10 @@ class Recipe:
 
     arch = rfb.ARCH
 
-    def model(self, cfg: RFBConfig) -> torch.nn.Module:
+    def model(self, cfg: RFBConfig, aug: Augmenter) -> torch.nn.Module:
+        if cfg.init:  # BatchNorm statistics measured on four batches of training inputs
+            sample = make_batch(aug, cfg.size, 4 * cfg.batch_size, np.random.default_rng(cfg.seed))["input"]
+            return from_onnx(cfg.init, sample)
         return init_from_upstream(cfg.pretrained, LABELS) if cfg.pretrained else RFBDetector(1 + len(LABELS))
 
     def empty(self, spec: ModelSpec) -> torch.nn.Module:
@@ -214,7 +218,7 @@ def fit(cfg: RFBConfig, progress: bool = True, on_epoch: Callable[[dict], None] 
     class_weights = torch.tensor(cw, dtype=torch.float32)
 
     dev = pick_device()
-    model = recipe.model(cfg).to(dev)
+    model = recipe.model(cfg, aug).to(dev)
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],

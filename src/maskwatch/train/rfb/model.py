@@ -189,3 +189,72 @@ def init_from_upstream(path: str | Path, labels: tuple[str, ...]) -> RFBDetector
                 b[p * c + j] = b_up[rows].mean(0) - torch.log(torch.tensor(float(share)))
     model.load_state_dict(new, strict=True)
     return model
+
+
+@torch.no_grad()
+def from_onnx(path: str | Path, sample: torch.Tensor) -> RFBDetector:
+    """A trainable `RFBDetector` from an exported maskwatch RFB ONNX file (the shipped model, say), to
+    fine-tune it further when its training checkpoint is gone.
+
+    The export folded each BatchNorm into the convolution before it. Each one is rebuilt so that the
+    network computes the same function: the convolution takes the folded weight, its BatchNorm the
+    running statistics of that convolution's output on ``sample`` (a batch of training inputs, so
+    train-mode batch statistics start close to them), weight ``sqrt(var + eps)`` and bias
+    ``mean + folded bias``. ONNX convolutions are matched to the modules in execution order, by shape.
+
+    Raises:
+        ValueError: the file is not this architecture (counts or shapes differ).
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    nodes = [n for n in graph.node if n.op_type == "Conv"]
+    class_heads = [n for n in nodes if "classification_headers" in n.name]
+    if not class_heads:
+        raise ValueError(f"{path}: not an exported RFB detector (no classification_headers convolutions)")
+    model = RFBDetector(inits[class_heads[-1].input[1]].shape[0] // PRIORS_PER_CELL[3])
+    order: list[nn.Conv2d] = []
+    hooks = [m.register_forward_hook(lambda mod, i, o: order.append(mod)) for m in model.modules()
+             if isinstance(m, nn.Conv2d)]
+    model.eval()(sample[:1])
+    for h in hooks:
+        h.remove()
+    if len(order) != len(nodes):
+        raise ValueError(f"{path}: {len(nodes)} convolutions, the RFB detector has {len(order)}")
+    bn_after = {}
+    for parent in model.modules():  # each bias-free conv is followed by its BatchNorm in the same Sequential
+        kids = list(parent.children())
+        for a, b in zip(kids, kids[1:]):
+            if isinstance(a, nn.Conv2d) and isinstance(b, nn.BatchNorm2d):
+                bn_after[a] = b
+    folded_bias = {}
+    for conv, node in zip(order, nodes):
+        w = torch.from_numpy(inits[node.input[1]].copy())
+        b = torch.from_numpy(inits[node.input[2]].copy()) if len(node.input) > 2 else torch.zeros(w.shape[0])
+        if w.shape != conv.weight.shape:
+            raise ValueError(f"{path}: {node.name} has weights {tuple(w.shape)}, expected {tuple(conv.weight.shape)}")
+        conv.weight.copy_(w)
+        if conv in bn_after:
+            folded_bias[conv] = b
+        else:
+            conv.bias.copy_(b)
+    stats: dict[nn.Conv2d, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def measure(conv):
+        def hook(mod, inputs, out):
+            stats[conv] = (out.mean((0, 2, 3)), out.var((0, 2, 3), unbiased=False))
+            bn = bn_after[conv]  # until this BatchNorm is set, it must pass the conv output through + bias
+            mean, var = stats[conv]
+            bn.running_mean.copy_(mean)
+            bn.running_var.copy_(var)
+            bn.weight.copy_(torch.sqrt(var + bn.eps))
+            bn.bias.copy_(mean + folded_bias[conv])
+        return hook
+
+    hooks = [conv.register_forward_hook(measure(conv)) for conv in bn_after]
+    model.eval()(sample)  # eval mode: each BatchNorm is set by its hook before it runs
+    for h in hooks:
+        h.remove()
+    return model

@@ -38,7 +38,9 @@ class TorchYuNet(yunetmask.YuNetMaskDecoder):
 class YuNetRecipe(Recipe):
     arch = yunetmask.ARCH
 
-    def model(self, cfg: RFBConfig) -> torch.nn.Module:
+    def model(self, cfg: RFBConfig, aug: Augmenter) -> torch.nn.Module:
+        if cfg.init:
+            raise ValueError("the YuNet candidate is not exported: it has no ONNX file to continue from")
         return init_from_upstream(cfg.pretrained, LABELS) if cfg.pretrained else YuNet("s", 1 + len(LABELS))
 
     def empty(self, spec: ModelSpec) -> torch.nn.Module:
