@@ -29,6 +29,7 @@ def config(shared: Path, run_dir: Path, cache_dir: Path) -> TrainConfig:
     return TrainConfig(
         data=[str(data / "fmd"), str(data / "crops" / "fm12k"), str(data / "crops" / "maskedface-net")],
         recrop=[str(data / "crops" / "prajnasb")],  # head-and-shoulders photos: cut the face like inference
+        hash_split=[str(data / "ilc")],  # real incorrectly worn masks; the detector's ilc validation photos held out
         output=str(run_dir),
         pretrained=str(shared / "models" / "mobilenet_v2_imagenet.pth"),
         cache_dir=str(cache_dir),
@@ -40,7 +41,7 @@ def config(shared: Path, run_dir: Path, cache_dir: Path) -> TrainConfig:
         epochs=10,
         balance="source",
         patience=3,
-        version="1",
+        version="2",
     )
 
 
@@ -66,7 +67,7 @@ def model_card(cfg: TrainConfig, val: dict, exported: dict, split: dict) -> str:
     cm = "\n".join("| " + name + " | " + " | ".join(str(v) for v in row) + " |"
                     for name, row in zip(val["labels"], val["confusion_matrix"]))
     onnx = exported["onnx"]
-    return f"""# Model card: maskwatch default mask classifier (`mask_classifier.onnx`, version {cfg.version})
+    return f"""{CARD_HEADING} (`mask_classifier.onnx`, version {cfg.version})
 
 Classifies one face crop as `with_mask`, `without_mask` or `mask_worn_incorrectly`.
 Rebuilt from the shared data by `python scripts/build_default_model.py` (CPU, about 30 minutes).
@@ -91,16 +92,18 @@ Rebuilt from the shared data by `python scripts/build_default_model.py` (CPU, ab
 | source | what | licence |
 |---|---|---|
 | fmd | Face Mask Detection (andrewmvd, Kaggle), training part: VOC boxes cut into face crops | CC0 1.0 |
+| ilc | face-mask-dataset-ilc-2021 (web photos, 467 real incorrectly worn masks): VOC boxes cut into face crops, split by photo as the detector splits it (`hash_split`) | **none stated; used for research** |
 | fm12k | Face Mask 12K (ashishjangra27, Kaggle); without_mask are CelebA faces | as published on Kaggle (CelebA: non-commercial research) |
 | prajnasb | Prajna Bhandary's 1,376 images; faces re-cut with YuNet (`--recrop`) | none stated |
 | maskedface-net | MaskedFace-Net (Cabani et al. 2020) subsets on FFHQ faces | **CC BY-NC-SA 4.0** |
 
-Because MaskedFace-Net is CC BY-NC-SA 4.0 and CelebA is for non-commercial research, **the weights
-are for non-commercial use** unless retrained on data you may use commercially
+Because MaskedFace-Net is CC BY-NC-SA 4.0, CelebA is for non-commercial research and ilc states no
+licence, **the weights are for non-commercial use** unless retrained on data you may use commercially
 (`maskwatch train --data ...`).
 
 Split: stratified by label and grouped (the same person `N.jpg`/`N-with-mask.jpg`, FFHQ id, fmd source
-photo and `duplicates.json` group never on both sides), {cfg.val_fraction:.0%} validation.
+photo and `duplicates.json` group never on both sides), {cfg.val_fraction:.0%} validation; ilc by a
+hash of its duplicate groups, the detector's split, so neither model trains on the other's validation photos.
 
 | source | label | train | validation |
 |---|---|---|---|
@@ -127,11 +130,22 @@ By subset (recall per class; `fmd_gt24` = fmd faces whose shorter side is above 
 {subs}
 
 ## Limits
-- Trained on web photos, synthetic masks (MaskedFace-Net, prajnasb) and small crowd faces (fmd); the
-  only `mask_worn_incorrectly` examples are synthetic MaskedFace-Net faces and 94 fmd faces, so
-  this class is the least reliable on real photos.
+- Trained on web photos (ilc), synthetic masks (MaskedFace-Net, prajnasb) and small crowd faces (fmd);
+  the real `mask_worn_incorrectly` examples are 94 fmd and about 370 ilc faces (ilc's mostly close-ups),
+  so this class is still the least reliable on real crowd photos.
 - Faces under about 16 px carry little information; the detector's `--min-face` can drop them.
 """
+
+
+CARD_HEADING = "# Model card: maskwatch default mask classifier"
+
+
+def write_card(path: Path, card: str) -> None:
+    """Replace the classifier's section of the shared model card (from its heading to the end), keeping
+    the detector's section before it."""
+    text = path.read_text() if path.exists() else ""
+    head = text[: text.index(CARD_HEADING)] if CARD_HEADING in text else (text + "\n" if text else "")
+    path.write_text(head + card)
 
 
 def requantize(cfg: TrainConfig) -> dict:
@@ -143,8 +157,9 @@ def requantize(cfg: TrainConfig) -> dict:
     from maskwatch.train.evaluate import evaluate_samples
     from maskwatch.train.export import calibration_crops, quantize_int8
 
-    samples = D.scan_sources(cfg.data, cfg.recrop)
-    train_idx, val_idx = D.group_split(samples, cfg.val_fraction, cfg.seed)
+    from maskwatch.train.engine import split_samples
+
+    samples, train_idx, val_idx = split_samples(cfg)
     fp32, int8 = MODELS / "mask_classifier.onnx", MODELS / "mask_classifier_int8.onnx"
     spec = MaskClassifier(fp32).spec
     result = quantize_int8(fp32, int8, calibration_crops([samples[i] for i in train_idx], spec), spec)
@@ -188,7 +203,7 @@ def main() -> None:
     summary = {"val": {k: v for k, v in val.items() if k != "report"}, "export": exported}
     (MODELS / "mask_classifier.metrics.json").write_text(json.dumps(summary, indent=1))
     split = json.loads((args.run_dir / "split.json").read_text())
-    (MODELS / "MODEL_CARD.md").write_text(model_card(cfg, val, exported, split))
+    write_card(MODELS / "MODEL_CARD.md", model_card(cfg, val, exported, split))
     print(val["report"])
     print(json.dumps(exported, indent=1))
 

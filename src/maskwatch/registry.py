@@ -83,7 +83,7 @@ MODELS: dict[str, ModelFile] = {
             None,
             None,
             "trained by maskwatch on fmd (CC0) + ilc (none stated, research) from Ultra-Light RFB weights (MIT; WIDER FACE CC BY-NC-ND); see models/MODEL_CARD.md",
-            "maskwatch single-pass face + mask detector, int8 (Ultra-Light RFB SSD; scripts/build_rfb.py)",
+            "maskwatch single-pass face + mask detector, fp32 (Ultra-Light RFB SSD; scripts/build_rfb.py)",
         ),
         *[
             ModelFile(

@@ -36,3 +36,16 @@ def test_ilc_split_is_pinned(shared_data):
     assert sum(lbl == "mask_worn_incorrectly" for im in val for lbl in im.labels) == 91
 
 
+
+
+def test_hash_split_samples_cut_faces_by_photo_like_the_detector(shared_data):
+    from maskwatch.datasets import duplicate_groups, hash_split_samples, load_voc
+
+    ilc = shared_data / "ilc"
+    if not (ilc / "annotations").is_dir():
+        pytest.skip(f"{ilc} not found")
+    train, val = hash_split_samples(ilc, 0.2)
+    _, val_photos = hash_split(load_voc(ilc), duplicate_groups(ilc), 0.2)
+    assert {s.path for s in val} == {str(im.path) for im in val_photos}
+    assert not {s.path for s in train} & {s.path for s in val}
+    assert len(train) + len(val) == 3910 and sum(s.label == 2 for s in val) == 91

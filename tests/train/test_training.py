@@ -149,3 +149,19 @@ def test_tflite_export(run, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout)
     assert result["tflite"].endswith(".tflite") and (tmp_path / "m_tflite").is_dir()
+
+
+def test_hash_split_sources_join_without_changing_the_group_split(tiny_sources):
+    """A dataset split by photo as the detector splits it (``hash_split``) adds its faces on the
+    detector's sides and leaves the group split of the other sources exactly as it was."""
+    from maskwatch.datasets import hash_split_samples
+    from maskwatch.train.engine import split_samples
+
+    base = TrainConfig(data=[str(tiny_sources["crops"])])
+    samples, train, val = split_samples(base)
+    more, more_train, more_val = split_samples(TrainConfig(data=base.data, hash_split=[str(tiny_sources["voc"])]))
+    assert more[: len(samples)] == samples and more_train[: len(train)] == train and more_val[: len(val)] == val
+    want_train, want_val = hash_split_samples(tiny_sources["voc"], base.val_fraction)
+    assert [more[i] for i in more_train[len(train):]] == want_train
+    assert [more[i] for i in more_val[len(val):]] == want_val
+    assert len(more) == len(samples) + len(want_train) + len(want_val)

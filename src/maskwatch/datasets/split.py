@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .folders import Sample, scan_folder, scan_voc
+from .voc import duplicate_groups, load_voc
 
 SPLITS = ("auto", "val", "train", "all")
 
@@ -50,6 +51,16 @@ def hash_split(images: list, groups: dict[str, str], val_fraction: float, salt: 
         h = int(hashlib.sha1(f"{salt}:{key}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
         (val if h < val_fraction else train).append(im)
     return train, val
+
+
+def hash_split_samples(root: str | Path, val_fraction: float, salt: str = "maskwatch") -> tuple[list[Sample], list[Sample]]:
+    """``(train, val)`` face samples of a VOC dataset, split by photo as `hash_split` splits it: a
+    classifier trained on them keeps the detector's validation photos out, as the detector does."""
+    root = Path(root)
+    _, val = hash_split(load_voc(root), duplicate_groups(root), val_fraction, salt)
+    held_out = {str(im.path) for im in val}
+    samples = scan_voc(root)
+    return [s for s in samples if s.path not in held_out], [s for s in samples if s.path in held_out]
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import datasets, ops
-from ..datasets import Sample, group_key, group_split, scan_folder, scan_voc  # noqa: F401  (the data API)
+from ..datasets import Sample, group_key, group_split, hash_split_samples, scan_folder, scan_voc  # noqa: F401  (the data API)
 from ..errors import ImageReadError
 from ..imageio import read_image
 from ..labels import LABELS

@@ -38,6 +38,9 @@ class TrainConfig:
 
     data: list[str] = field(default_factory=list)
     recrop: list[str] = field(default_factory=list)  # folder sources whose faces are re-cut by YuNet
+    # VOC datasets split by photo as the detector splits them (`maskwatch.datasets.hash_split_samples`),
+    # added after the group split of the others, which they leave unchanged
+    hash_split: list[str] = field(default_factory=list)
     output: str = "runs/classifier"
     arch: str = "mobilenet_v2"
     head: str = "seed"
@@ -127,10 +130,23 @@ class Prepared:
     val_idx: list[int]
 
 
-def prepare(cfg: TrainConfig, progress: bool = True) -> Prepared:
-    """Scan sources, split by group, cache crops, and save the split in the run folder."""
+def split_samples(cfg: TrainConfig) -> tuple[list[D.Sample], list[int], list[int]]:
+    """``(samples, train indices, validation indices)``: the group split of ``data`` and ``recrop``,
+    then the ``hash_split`` datasets on the sides the detector puts them."""
     samples = D.scan_sources(cfg.data, cfg.recrop)
     train_idx, val_idx = D.group_split(samples, cfg.val_fraction, cfg.seed)
+    for root in cfg.hash_split:
+        train, val = D.hash_split_samples(root, cfg.val_fraction)
+        n = len(samples)
+        samples += train + val
+        train_idx += range(n, n + len(train))
+        val_idx += range(n + len(train), len(samples))
+    return samples, train_idx, val_idx
+
+
+def prepare(cfg: TrainConfig, progress: bool = True) -> Prepared:
+    """Scan and split the sources (`split_samples`), cache crops, and save the split in the run folder."""
+    samples, train_idx, val_idx = split_samples(cfg)
     cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else None
     crops, ok = D.build_cache(samples, cfg.canvas, cfg.crop_margin, cfg.input_size, cache_dir, progress)
     train_idx = [i for i in train_idx if ok[i]]
