@@ -36,20 +36,22 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-#: (row name, `maskwatch.load` arguments, is it the default). "maskwatch" is the shipped single-pass
-#: detector (`maskwatch.detectors.rfb`); the others are the earlier stack's parts, kept for comparison.
+#: (row name, `maskwatch.load` arguments, is it the default). "rfb" is the detector shipped in the package
+#: (`maskwatch.detectors.rfb`); the default photo pipeline puts the crop classifier behind it
+#: (`maskwatch.presets`); the others are the earlier stack's parts, kept for comparison.
 CONFIGS: list[tuple[str, dict[str, Any], bool]] = [
-    ("rfb, 1 pass, long side >= 640 (at most 2x), score 0.3", {"detector": "rfb", "classifier": None}, True),
-    ("rfb, 1 pass, long side >= 640 (at most 2x), score 0.5 (video)", {"detector": "rfb", "classifier": None,
-                                                                     "score_threshold": 0.5}, False),
-    ("rfb, 1 pass, long side >= 640, upscaled without a cap, score 0.5 (previous default)",
-     {"detector": "rfb", "classifier": None, "max_upscale": 0, "score_threshold": 0.5}, False),
+    ("rfb + classifier's second opinion on faces rfb is < 90% sure of (2 passes)", {"detector": "rfb"}, True),
+    ("rfb + classifier on every face, probabilities averaged", {"detector": "rfb", "classifier": "default",
+                                                                "classifier_weight": 0.5}, False),
+    ("rfb, 1 pass, long side >= 640 (at most 2x), score 0.3", {"detector": "rfb", "classifier": None}, False),
+    ("rfb, 1 pass, score 0.15", {"detector": "rfb", "classifier": None, "score_threshold": 0.15}, False),
+    ("rfb, 1 pass, score 0.5 (video preset)", {"detector": "rfb", "classifier": None, "score_threshold": 0.5}, False),
     ("rfb, 1 pass, long side >= 512", {"detector": "rfb", "classifier": None, "min_side": 512}, False),
     ("rfb, 1 pass, long side >= 800", {"detector": "rfb", "classifier": None, "min_side": 800}, False),
     ("rfb, 1 pass, scale 1 (no upscaling)", {"detector": "rfb", "classifier": None, "scale": 1.0}, False),
-    ("rfb + classifier (2 passes)", {"detector": "rfb", "classifier": "default"}, False),
-    ("yunet+maskwatch + classifier (3 networks, previous default)", {"detector": "yunet+maskwatch"}, False),
-    ("centernet, 1 pass (previous own detector)", {"detector": "maskwatch", "classifier": None}, False),
+    ("rfb + classifier's labels alone (2 passes)", {"detector": "rfb", "classifier": "default"}, False),
+    ("yunet+maskwatch + classifier (3 networks, earlier default)", {"detector": "yunet+maskwatch"}, False),
+    ("centernet, 1 pass (earlier own detector)", {"detector": "maskwatch", "classifier": None}, False),
     ("yunet + classifier", {"detector": "yunet"}, False),
     ("ssd + classifier", {"detector": "ssd", "scale": 2.0}, False),
     ("haar + classifier", {"detector": "haar", "scale": 2.0}, False),

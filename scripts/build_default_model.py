@@ -70,7 +70,8 @@ def model_card(cfg: TrainConfig, val: dict, exported: dict, split: dict) -> str:
     return f"""{CARD_HEADING} (`mask_classifier.onnx`, version {cfg.version})
 
 Classifies one face crop as `with_mask`, `without_mask` or `mask_worn_incorrectly`.
-Rebuilt from the shared data by `python scripts/build_default_model.py` (CPU, about 30 minutes).
+Rebuilt from the shared data by `python scripts/build_default_model.py` (CPU: about 30 minutes on 2 cores,
+47 on one core beside another training run).
 
 ## Model
 - torchvision MobileNetV2, ImageNet weights (`mobilenet_v2_imagenet.pth`, BSD-3), head `{cfg.head}`

@@ -9,6 +9,9 @@ from maskwatch.ops import box_iou
 
 from badinputs import exif_rotated, write_jpeg
 
+#: rfb's measured photo threshold (its registry entry)
+SCORE = 0.3
+
 
 @pytest.fixture(scope="module")
 def pipe(shared_models):
@@ -50,8 +53,9 @@ def test_load_defaults(pipe):
     assert described["detector"]["name"] == "yunet+maskwatch" and described["detector"]["score_threshold"] == 0.2
 
 
-def test_default_is_the_one_pass_detector_shipped_in_the_package(monkeypatch):
-    """Issue 16: one network, no crop classifier behind it, no model to download."""
+def test_default_is_the_detector_shipped_in_the_package_then_the_classifier(monkeypatch):
+    """Issue 16: the network shipped in the package, no model to download; photos get the crop
+    classifier behind it (its probabilities averaged with the detector's), video one pass."""
     from maskwatch.detectors.rfb import RFBMaskDetector
     from maskwatch.presets import PRESETS
     from maskwatch.registry import PACKAGE_MODELS
@@ -60,12 +64,66 @@ def test_default_is_the_one_pass_detector_shipped_in_the_package(monkeypatch):
     pipe = maskwatch.load()
     det = _detector(pipe)
     assert PRESETS["photo"].detector == det.name == "rfb" and isinstance(det, RFBMaskDetector)
-    assert det.path.parent == PACKAGE_MODELS and not pipe.classifies
-    assert (det.scale, det.min_side, det.max_upscale, det.score_threshold) == (1.0, 640, 2.0, 0.3)
+    assert det.path.parent == PACKAGE_MODELS and pipe._classifier.path.parent == PACKAGE_MODELS
+    assert pipe.classifies and (pipe.classifier_weight, pipe.classifier_below) == (0.5, 0.9)
+    assert {k: pipe.describe()["classifier"][k] for k in ("weight", "below")} == {"weight": 0.5, "below": 0.9}
+    assert (det.scale, det.min_side, det.max_upscale, det.score_threshold) == (1.0, 640, 2.0, SCORE)
     assert det.input_scale(300, 400) == 1.6 and det.input_scale(1080, 1920) == 1.0 and det.input_scale(100, 100) == 2.0
-    two = maskwatch.load(classifier="default")  # the same detector in front of the crop classifier
-    assert two.classifies and _detector(two).name == "rfb"
-    assert not maskwatch.load("rfb", classifier="auto").classifies and maskwatch.load("haar").classifies
+    assert maskwatch.load("rfb").classifier_weight == 0.5 and maskwatch.load(preset="api").classifier_weight == 0.5
+    one = maskwatch.load(classifier=None)  # the same detector alone, in one pass
+    assert not one.classifies and _detector(one).name == "rfb"
+    asked = maskwatch.load(classifier="default")  # asked for: the classifier's labels alone, on every face
+    assert (asked.classifier_weight, asked.classifier_below) == (1.0, 1.0)
+    assert not maskwatch.load(preset="video").classifies and maskwatch.load("haar").classifies
+    assert maskwatch.load("haar").classifier_weight == 1.0  # a face-only detector has no probabilities to average
+
+
+def test_classifier_weight_averages_the_detectors_probabilities(astronaut):
+    from maskwatch.classifier import MaskClassifier
+
+    det = maskwatch.load(classifier=None)._detector
+    clf = MaskClassifier()
+    faces = maskwatch.Pipeline(det, None).detect(astronaut)
+    assert len(faces) and faces.probs is not None
+    alone = maskwatch.Pipeline(det, clf).detect(astronaut)
+    mixed = maskwatch.Pipeline(det, clf, classifier_weight=0.7).detect(astronaut)
+    np.testing.assert_allclose(mixed.probs, 0.7 * alone.probs + 0.3 * faces.probs, atol=1e-6)
+    assert not np.allclose(alone.probs, faces.probs)  # the two networks disagree somewhere, so the mix matters
+    with pytest.raises(ValueError, match="classifier_weight"):
+        maskwatch.Pipeline(det, clf, classifier_weight=1.5)
+    with pytest.raises(ValueError, match="classifier_below"):
+        maskwatch.Pipeline(det, clf, classifier_below=0)
+
+
+def test_classifier_below_asks_only_about_the_less_certain_faces(astronaut):
+    """A second opinion where the detector is unsure: sure faces keep the detector's probabilities,
+    the others get the mix; the classifier sees only those."""
+    from maskwatch.classifier import MaskClassifier
+
+    det = maskwatch.load(classifier=None)._detector
+    image = np.concatenate([astronaut, astronaut[:, ::-1]], 1)  # two faces
+    faces = maskwatch.Pipeline(det, None).detect(image)
+    conf = faces.probs.max(1)
+    assert len(faces) >= 2
+    below = float(np.sort(conf)[-1])  # the surest face stays the detector's, the others are asked
+    seen = []
+
+    class Counting(MaskClassifier):
+        def classify(self, image, faces):
+            seen.append(len(faces))
+            return super().classify(image, faces)
+
+    clf = Counting()
+    alone = maskwatch.Pipeline(det, clf).detect(image)
+    mixed = maskwatch.Pipeline(det, clf, classifier_weight=0.5, classifier_below=below).detect(image)
+    asked = conf < below
+    assert seen == [len(faces), int(asked.sum())]
+    np.testing.assert_allclose(mixed.probs[~asked], faces.probs[~asked])
+    np.testing.assert_allclose(mixed.probs[asked], 0.5 * alone.probs[asked] + 0.5 * faces.probs[asked], atol=1e-6)
+    sure = maskwatch.Pipeline(det, clf, classifier_below=float(conf.min()) / 2)  # nobody is asked
+    seen.clear()
+    np.testing.assert_allclose(sure.detect(image).probs, faces.probs)
+    assert seen == []
 
 
 def test_presets_pick_the_detector_and_its_settings(shared_models):
@@ -76,7 +134,7 @@ def test_presets_pick_the_detector_and_its_settings(shared_models):
         assert PRESETS[name].detector == d["name"] == "rfb" and d["min_side"] == 640
     assert maskwatch.load(preset="video").describe()["detector"]["score_threshold"] == 0.5  # the video preset's own
     assert maskwatch.load(preset="video", score_threshold=0.4).describe()["detector"]["score_threshold"] == 0.4
-    assert maskwatch.load(preset="api").describe()["detector"]["score_threshold"] == 0.3
+    assert maskwatch.load(preset="api").describe()["detector"]["score_threshold"] == SCORE
     assert maskwatch.load("yunet", classifier=None).describe()["detector"]["min_side"] == 800  # its own measured one
     # a preset's settings are its own detector's: another detector keeps its measured ones
     assert maskwatch.load("maskwatch", preset="video", classifier=None).describe()["detector"]["min_side"] == 640

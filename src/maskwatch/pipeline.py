@@ -33,14 +33,25 @@ class Pipeline:
         classifier: a `MaskClassifier`, or ``None`` to keep the detector's own classes (or none).
         min_face: drop faces whose shorter side is below this many pixels.
         max_pixels: larger images are downscaled while decoding (or refused).
+        classifier_weight: behind a detector that labels the masks itself, the class probabilities are
+            ``w * classifier + (1 - w) * detector``; 1 (default) keeps the classifier's alone.
+        classifier_below: behind such a detector, only the faces whose detector label is less sure than
+            this (highest class probability) go to the classifier, a second opinion where it is needed;
+            the others keep the detector's probabilities. 1 (default): every face.
     """
 
     def __init__(self, detector: Detector, classifier: MaskClassifier | None, min_face: float = DEFAULT_MIN_FACE,
-                 max_pixels: int = DEFAULT_MAX_PIXELS):
+                 max_pixels: int = DEFAULT_MAX_PIXELS, classifier_weight: float = 1.0, classifier_below: float = 1.0):
+        if not 0.0 <= classifier_weight <= 1.0:
+            raise ValueError(f"classifier_weight must be in [0, 1], got {classifier_weight}")
+        if not 0.0 < classifier_below <= 1.0:
+            raise ValueError(f"classifier_below must be in (0, 1], got {classifier_below}")
         self._detector = detector
         self._classifier = classifier
         self.min_face = float(min_face)
         self.max_pixels = int(max_pixels)
+        self.classifier_weight = float(classifier_weight)
+        self.classifier_below = float(classifier_below)
 
     @property
     def classifies(self) -> bool:
@@ -59,10 +70,21 @@ class Pipeline:
         return faces
 
     def classify(self, image: np.ndarray, faces: Faces) -> Faces:
-        """Stage 2: ``faces`` of ``image`` with the classifier's probabilities (unchanged without one)."""
+        """Stage 2: ``faces`` of ``image`` with the classifier's probabilities (unchanged without one),
+        averaged with the detector's own by ``classifier_weight``, for the faces ``classifier_below`` picks."""
         if self._classifier is None:
             return faces
-        return self._classifier.classify(image, faces)
+        own = faces.probs is not None and len(faces) and tuple(faces.labels) == tuple(self._classifier.labels)
+        if not own:
+            return self._classifier.classify(image, faces)
+        ask = np.nonzero(faces.probs.max(1) < self.classifier_below)[0] if self.classifier_below < 1.0 else np.arange(len(faces))
+        if not len(ask):
+            return faces
+        second = self._classifier.classify(image, faces[ask]).probs
+        probs = faces.probs.copy()
+        w = self.classifier_weight
+        probs[ask] = w * second + (1.0 - w) * faces.probs[ask]
+        return faces.with_probs(probs, faces.labels)
 
     def classify_crop(self, image: np.ndarray) -> np.ndarray:
         """Probabilities ``(3,)`` for an image that is already a face crop."""
@@ -105,19 +127,30 @@ class Pipeline:
         if self._classifier is not None:
             clf = self._classifier
             out["classifier"] = {"file": clf.path.name, "path": str(clf.path), "labels": list(clf.labels),
-                                 "model_labels": list(clf.spec.labels), "input_size": clf.spec.input_size}
+                                 "model_labels": list(clf.spec.labels), "input_size": clf.spec.input_size,
+                                 "weight": self.classifier_weight, "below": self.classifier_below}
         return out
 
     def __repr__(self) -> str:
-        return f"Pipeline({self._detector!r}, {self._classifier!r}, min_face={self.min_face})"
+        return (f"Pipeline({self._detector!r}, {self._classifier!r}, min_face={self.min_face}, "
+                f"classifier_weight={self.classifier_weight}, classifier_below={self.classifier_below})")
 
 
-def resolve_classifier(detector: str | None, classifier: Any) -> Any:
-    """``"auto"`` -> ``None`` behind a detector that labels the masks itself in one pass (its registry
-    entry's ``labels_masks``), else ``"default"`` (the shipped classifier); anything else as given."""
+def resolve_classifier(detector: str | None, classifier: Any, preset: str = "photo") -> tuple[Any, dict[str, float]]:
+    """``(classifier, how)``, ``how`` being the `Pipeline` keywords ``classifier_weight`` /
+    ``classifier_below``. ``"auto"``: the ``preset``'s classifier and keywords where its own detector
+    runs (``detector`` ``None`` or the preset's), else ``None`` behind a detector that labels the masks
+    itself (its registry entry's ``labels_masks``) and ``"default"`` (the shipped classifier) behind a
+    face-only one; anything else as given, every face to the classifier, its labels alone."""
     if isinstance(classifier, str) and classifier == "auto":
-        return None if detector is not None and entry(detector).labels_masks else "default"
-    return classifier
+        chosen = get_preset(preset)
+        if detector is None or detector == chosen.detector:
+            if "classifier" in chosen.settings:
+                how = {k: float(chosen.settings[k]) for k in ("classifier_weight", "classifier_below") if k in chosen.settings}
+                return chosen.settings["classifier"], how
+            detector = chosen.detector
+        return (None if entry(detector).labels_masks else "default"), {}
+    return classifier, {}
 
 
 def load(
@@ -132,6 +165,8 @@ def load(
     preset: str = "photo",
     max_pixels: int = DEFAULT_MAX_PIXELS,
     runtime: str = "onnx",
+    classifier_weight: float | None = None,
+    classifier_below: float | None = None,
     **detector_kwargs: Any,
 ) -> Pipeline:
     """Build a `Pipeline`.
@@ -163,6 +198,9 @@ def load(
             the float32 / int8 LiteRT conversions of the detector (``rfb``) and of the default
             classifier, which ``maskwatch export default --format tflite`` writes into the model cache
             (or ``MASKWATCH_MODELS``); nothing converts or downloads at load time (docs/mobile.md).
+        classifier_weight, classifier_below: with a classifier behind a detector that labels the masks
+            too, the classifier's share of the class probabilities and which faces it sees (`Pipeline`);
+            default: `resolve_classifier`'s (the preset's with its own classifier, else 1 and every face).
         detector_kwargs: passed to the detector.
     """
     if runtime not in RUNTIMES:
@@ -171,8 +209,8 @@ def load(
     if detector is None:
         detector = chosen.detector
     name = detector if isinstance(detector, str) else None
+    settings = dict(chosen.settings) if name == chosen.detector else {}
     if isinstance(detector, str):
-        settings = dict(chosen.settings) if detector == chosen.detector else {}
         scale = settings.get("scale") if scale is None else scale
         score_threshold = settings.get("score_threshold") if score_threshold is None else score_threshold
         if runtime != "onnx":
@@ -184,10 +222,14 @@ def load(
                          calibrate=calibrate, **detector_kwargs)
     if tile:
         detector = Tiled(detector, tile=tile)
-    classifier = resolve_classifier(name, classifier)
+    classifier, how = resolve_classifier(name, classifier, preset)
+    if classifier_weight is not None:
+        how["classifier_weight"] = classifier_weight
+    if classifier_below is not None:
+        how["classifier_below"] = classifier_below
     if classifier == "default":
         classifier = MaskClassifier(runtime=runtime)
     elif classifier is not None and not isinstance(classifier, MaskClassifier):
         classifier = MaskClassifier(classifier)
-    return Pipeline(detector, classifier, min_face=min_face, max_pixels=max_pixels)
+    return Pipeline(detector, classifier, min_face=min_face, max_pixels=max_pixels, **how)
 

@@ -25,11 +25,17 @@ class Preset:
     settings: Mapping[str, Any] = field(default_factory=dict)  # `maskwatch.load` arguments
 
 
+#: photos: rfb, then a second opinion of the crop classifier on the faces whose label rfb is less than
+#: 90% sure of (a third of them on fmd), the mean of the two networks' class probabilities there
+#: (benchmarks/bench_detect.py)
+TWO_PASSES = {"classifier": "default", "classifier_weight": 0.5, "classifier_below": 0.9}
+
 PRESETS: dict[str, Preset] = {
-    "photo": Preset("rfb"),
-    # frames: the threshold bench_watch measured (labels steadier per track than at the photos' 0.3)
+    "photo": Preset("rfb", TWO_PASSES),
+    # frames: one pass (the classifier would halve the frame rate), at the threshold bench_watch measured
+    # (labels steadier per track than at the photos' lower one)
     "video": Preset("rfb", {"score_threshold": 0.5}),
-    "api": Preset("rfb"),
+    "api": Preset("rfb", TWO_PASSES),
 }
 
 

@@ -171,7 +171,7 @@ def video_pipeline(detector: str | None = None, classifier: Any = "auto", thread
     from ..pipeline import load, resolve_classifier
     from ..presets import preset
 
-    classifier = resolve_classifier(detector or preset("video").detector, classifier)
+    classifier, how = resolve_classifier(detector or preset("video").detector, classifier, "video")
     if classifier is not None and not isinstance(classifier, MaskClassifier):
         classifier = MaskClassifier(None if classifier == "default" else classifier, threads=threads or None)
-    return load(detector=detector, classifier=classifier, preset="video", **load_kwargs)
+    return load(detector=detector, classifier=classifier, preset="video", **how, **load_kwargs)

@@ -97,7 +97,7 @@ class PipelinePool:
         from ..pipeline import load, resolve_classifier
 
         self.settings = settings
-        clf = resolve_classifier(settings.detector, settings.classifier)
+        clf, how = resolve_classifier(settings.detector, settings.classifier, "api")
         if clf is not None:
             clf = MaskClassifier(None if clf == "default" else clf, threads=settings.threads_per_worker)
         self.classifier = clf
@@ -105,7 +105,7 @@ class PipelinePool:
         def default_factory(s: Settings, classifier: Any):
             return load(detector=s.detector, classifier=classifier, scale=s.scale, preset="api",
                         score_threshold=s.score_threshold, min_face=s.min_face, tile=s.tile, min_side=s.min_side,
-                        max_pixels=s.max_pixels)
+                        max_pixels=s.max_pixels, **how)
 
         make = factory or default_factory
         self.pipelines = [make(settings, clf) for _ in range(settings.workers)]
