@@ -92,9 +92,9 @@ def test_whole_photo_faces_match_onnx(models_dir, shared_data_or_none):
     import maskwatch
 
     images = photos(shared_data_or_none)
-    onnx = maskwatch.load()
-    f32 = maskwatch.load(runtime="tflite")
-    i8 = maskwatch.load(runtime="tflite-int8")
+    onnx = maskwatch.load(classifier=None)  # the detector alone: the conversion of one network
+    f32 = maskwatch.load(runtime="tflite", classifier=None)
+    i8 = maskwatch.load(runtime="tflite-int8", classifier=None)
     assert f32.describe()["detector"]["model"] == "maskwatch_rfb_float32.tflite"
     for image in images:
         ref, got = onnx.detect(image), f32.detect(image)

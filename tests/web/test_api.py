@@ -117,8 +117,8 @@ def test_healthz(client):
 
 def test_models(client):
     body = client.get("/v1/models").json()
-    assert body["pipeline"]["detector"]["name"] == "rfb"  # one pass: no classifier behind it
-    assert body["pipeline"]["classifier"] is None
+    assert body["pipeline"]["detector"]["name"] == "rfb"  # the photo default: rfb + the classifier's second opinion
+    assert body["pipeline"]["classifier"]["file"] == "mask_classifier_int8.onnx"
     assert body["limits"] == {"max_upload_bytes": MAX_UPLOAD, "max_pixels": MAX_PIXELS}
     assert {"maskwatch-rfb", "mask-classifier"} <= {f["name"] for f in body["files"] if f["available"]}
 
