@@ -209,8 +209,8 @@ def load(
     if detector is None:
         detector = chosen.detector
     name = detector if isinstance(detector, str) else None
-    settings = dict(chosen.settings) if name == chosen.detector else {}
     if isinstance(detector, str):
+        settings = dict(chosen.settings) if detector == chosen.detector else {}
         scale = settings.get("scale") if scale is None else scale
         score_threshold = settings.get("score_threshold") if score_threshold is None else score_threshold
         if runtime != "onnx":

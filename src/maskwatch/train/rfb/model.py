@@ -240,13 +240,11 @@ def from_onnx(path: str | Path, sample: torch.Tensor) -> RFBDetector:
             folded_bias[conv] = b
         else:
             conv.bias.copy_(b)
-    stats: dict[nn.Conv2d, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def measure(conv):
         def hook(mod, inputs, out):
-            stats[conv] = (out.mean((0, 2, 3)), out.var((0, 2, 3), unbiased=False))
-            bn = bn_after[conv]  # until this BatchNorm is set, it must pass the conv output through + bias
-            mean, var = stats[conv]
+            bn = bn_after[conv]  # set before it runs: the conv output through, plus the folded bias
+            mean, var = out.mean((0, 2, 3)), out.var((0, 2, 3), unbiased=False)
             bn.running_mean.copy_(mean)
             bn.running_var.copy_(var)
             bn.weight.copy_(torch.sqrt(var + bn.eps))
