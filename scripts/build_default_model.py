@@ -87,7 +87,7 @@ Rebuilt from the shared data by `python scripts/build_default_model.py` (CPU: ab
   faces (12-32 px) upscaled, blur, low light, colour jitter, grayscale, JPEG. Seed {cfg.seed}.
 - Files: `mask_classifier.onnx` fp32, {onnx["size_bytes"] / 1e6:.2f} MB (ONNX Runtime vs PyTorch max
   abs logit difference {onnx["max_abs_diff"]:.1e}); `mask_classifier_int8.onnx` static int8 (QDQ,
-  per-channel), {exported["int8"]["size_bytes"] / 1e6:.2f} MB.
+  per-channel, 7-bit weights so that CPUs without VNNI compute the same function), {exported["int8"]["size_bytes"] / 1e6:.2f} MB.
 
 ## Data and licences
 | source | what | licence |
@@ -142,11 +142,15 @@ CARD_HEADING = "# Model card: maskwatch default mask classifier"
 
 
 def write_card(path: Path, card: str) -> None:
-    """Replace the classifier's section of the shared model card (from its heading to the end), keeping
-    the detector's section before it."""
+    """Replace the classifier's section of the shared model card (from its heading to the next model's
+    heading), keeping the other models' sections before and after it."""
     text = path.read_text() if path.exists() else ""
-    head = text[: text.index(CARD_HEADING)] if CARD_HEADING in text else (text + "\n" if text else "")
-    path.write_text(head + card)
+    if CARD_HEADING not in text:
+        path.write_text((text + "\n" if text else "") + card)
+        return
+    start = text.index(CARD_HEADING)
+    end = text.find("\n# Model card:", start + len(CARD_HEADING))
+    path.write_text(text[:start] + card + ("" if end < 0 else text[end:]))
 
 
 def requantize(cfg: TrainConfig) -> dict:
@@ -154,11 +158,9 @@ def requantize(cfg: TrainConfig) -> dict:
     on the crops a build would use (the same group split, the same 256 training samples); the
     validation accuracy of both files is recomputed and stored in mask_classifier.metrics.json."""
     from maskwatch.classifier import MaskClassifier
-    from maskwatch.train import data as D
+    from maskwatch.train.engine import split_samples
     from maskwatch.train.evaluate import evaluate_samples
     from maskwatch.train.export import calibration_crops, quantize_int8
-
-    from maskwatch.train.engine import split_samples
 
     samples, train_idx, val_idx = split_samples(cfg)
     fp32, int8 = MODELS / "mask_classifier.onnx", MODELS / "mask_classifier_int8.onnx"

@@ -23,6 +23,11 @@ def test_classifier_card_replaces_only_its_own_section(tmp_path):
     text = card.read_text()
     assert text.startswith("# Model card: the detector\n\nits numbers\n\n")
     assert "new numbers" in text and "old numbers" not in text and text.count(build.CARD_HEADING) == 1
+    card.write_text(text + "\n# Model card: another model\n\nits own numbers\n")
+    build.write_card(card, build.CARD_HEADING + " (newer)\n\nnewer numbers\n")
+    text = card.read_text()
+    assert "newer numbers" in text and "new numbers\n" not in text
+    assert text.endswith("\n# Model card: another model\n\nits own numbers\n")
     fresh = tmp_path / "fresh.md"
     build.write_card(fresh, build.CARD_HEADING + "\n")
     assert fresh.read_text() == build.CARD_HEADING + "\n"
