@@ -2,11 +2,10 @@
 
     python benchmarks/bench_watch.py [--shared ../shared] [--seconds 30] [--quick]
 
-Builds a 640x480, 25 fps test video from real face photos in ../shared/data/crops (people with a
-mask, without one, and wearing it incorrectly, one of whom puts a mask on half-way; 1-5 faces at a
-time that enter, leave, move, bounce and change size over a blurred scene photo, with camera
-noise and brightness flicker),
-encoded with OpenCV's mp4v like a phone or webcam recording. Ground truth (box and label of every
+Builds a 640x480, 25 fps test video from real face photos in ../shared/data/crops, the validation
+side of the classifier's split (people with a mask, without one, and wearing it incorrectly, one of
+whom puts a mask on half-way; 1-5 faces at a time that enter, leave, move, bounce and change size
+over a blurred scene photo, with camera noise and brightness flicker), encoded with OpenCV's mp4v like a phone or webcam recording. Ground truth (box and label of every
 pasted face in every frame) comes from the construction.
 
 Each configuration runs end to end through `WatchRunner` (threaded decode -> inference -> JSON
@@ -21,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -60,7 +60,14 @@ class Actor:
 
 def make_actors(shared: Path, n_frames: int, rng: np.random.Generator) -> list[Actor]:
     """Ten people over the video, their lifetimes staggered so that 1 to 5 are visible at a time."""
-    files = {label: sorted((shared / "data" / "crops" / d).glob("*.jpg")) for label, d in LABEL_DIRS.items()}
+    # the classifier's validation side only: the crop classifier (``--classifier default``) learnt from
+    # these folders' other photos, so its label accuracy here is that on faces it never saw
+    from maskwatch.cli.layout import SHARED_LAYOUT
+    from maskwatch.datasets import layout_split_paths
+
+    held_out = {p.resolve() for p in layout_split_paths(shared / "data", SHARED_LAYOUT, "val")}
+    files = {label: [f for f in sorted((shared / "data" / "crops" / d).glob("*.jpg")) if f.resolve() in held_out]
+             for label, d in LABEL_DIRS.items()}
     plan = ["with_mask", "without_mask", "with_mask", "mask_worn_incorrectly", "with_mask", "without_mask",
             "with_mask", "mask_worn_incorrectly", "without_mask", "with_mask"]
     actors = []
@@ -76,7 +83,8 @@ def make_actors(shared: Path, n_frames: int, rng: np.random.Generator) -> list[A
     # one person puts a mask on half-way (the same person's photo with and without a mask), so
     # smoothing is also measured on a real change, not only on noise
     a = actors[1]
-    pairs = [p for p in files["without_mask"] if (shared / "data/crops/prajnasb/with_mask" / f"{p.stem}-with-mask.jpg").is_file()]
+    pairs = [p for p in files["without_mask"]
+             if (shared / "data/crops/prajnasb/with_mask" / f"{p.stem}-with-mask.jpg").resolve() in held_out]
     pair = pairs[int(rng.integers(len(pairs)))]
     a.image = cv2.cvtColor(cv2.imread(str(pair)), cv2.COLOR_BGR2RGB)
     a.swap_image = cv2.cvtColor(cv2.imread(str(pair.parent.parent / "with_mask" / f"{pair.stem}-with-mask.jpg")),
@@ -159,12 +167,12 @@ def evaluate(records: list[dict], truth: list[list[tuple[np.ndarray, str]]], fps
     }
 
 
-def make_pipeline(scale: float, threads: int):
-    """The pipeline ``maskwatch watch`` builds: ``threads`` per model (0: the libraries' defaults)."""
+def make_pipeline(scale: float | None, threads: int, classifier: str = "auto"):
+    """The pipeline ``maskwatch watch [--classifier C]`` builds: ``threads`` per model (0: the libraries' defaults)."""
     from maskwatch.video import video_pipeline
 
     cv2.setNumThreads(threads if threads > 0 else -1)
-    return video_pipeline(scale=scale, threads=threads)
+    return video_pipeline(scale=scale, threads=threads, classifier=classifier)
 
 
 def run_config(video: Path, pipe, config, truth, output: Path | None = None, pipelined: bool = True,
@@ -211,7 +219,7 @@ def markdown(results: dict) -> str:
     lines = [
         f"Test video: {results['video']['width']}x{results['video']['height']}, {results['video']['fps']:g} fps, "
         f"{results['video']['seconds']:g} s, 1-5 faces (real photos moved over a scene). Machine: "
-        f"{env['cpus']} CPU cores ({env['machine']}), 1-minute load average {env['load_average_start']:g} at the "
+        f"{env['cpus']} cores of {env.get('cpu', env['machine'])}, 1-minute load average {env['load_average_start']:g} at the "
         f"start, {env.get('load_average_end', 0):g} at the end; {env['note']}.",
         "",
         f"| configuration | frames/s | detector runs | classifications | recall | label acc. | tracks "
@@ -236,7 +244,8 @@ def markdown(results: dict) -> str:
               f"flips ≥ 5x fewer with smoothing: **{t['flip_ratio_text']}** "
               f"({'met' if t['flip_ratio_met'] else 'missed'})."]
     if "variants" in results:
-        lines += ["", f"Choices behind the defaults (detector scale {env['detector_scale']:g}, "
+        scale = "its measured settings" if env["detector_scale"] is None else f"scale {env['detector_scale']:g}"
+        lines += ["", f"Choices behind the defaults (detector {env.get('detector', '')} at {scale}, "
                       f"{results['defaults_threads']} thread(s) per model, detector in its own thread):", "",
                   "| variant | frames/s | recall | label acc. |", "|---|---:|---:|---:|"]
         for name, r in results["variants"].items():
@@ -281,8 +290,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="Markdown file whose results section (between the bench_watch markers) is replaced")
     args = p.parse_args(argv)
 
-    from maskwatch.video import TrackingConfig
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_detect import cpu_name
     from maskwatch.presets import PRESETS
+    from maskwatch.video import TrackingConfig
     from maskwatch.video.analyzer import DEFAULT_VIDEO_THREADS
 
     shared = Path(args.shared)
@@ -309,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
             "video": {"width": W, "height": H, "fps": FPS, "seconds": seconds, "frames": len(truth), "people": 10,
                       "faces_min": min(counts), "faces_max": max(counts), "faces_mean": round(float(np.mean(counts)), 2)},
             "environment": {"cpus": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version(),
-                            "opencv": cv2.__version__, "detector_scale": scale, "note": args.note or "no note",
+                            "opencv": cv2.__version__, "detector_scale": scale,
+                            "detector": pipe.describe()["detector"]["name"], "cpu": cpu_name(), "note": args.note or "no note",
                             "load_average_start": round(os.getloadavg()[0], 2)},
             "defaults": default.to_dict(),
             "defaults_threads": DEFAULT_VIDEO_THREADS,
@@ -342,6 +354,11 @@ def main(argv: list[str] | None = None) -> int:
                 for name, cfg in (("every frame", every), ("default", TrackingConfig())):
                     variants[f"{name}, {threads or 'library default'} threads per model"] = run_config(
                         video, other, cfg, truth)
+            # the crop classifier behind the one-pass detector (`maskwatch watch --classifier default`):
+            # classified when a track starts and every --classify-every frames
+            other = make_pipeline(scale, DEFAULT_VIDEO_THREADS, classifier="default")
+            for name, cfg in (("every frame", every), ("default", TrackingConfig())):
+                variants[f"{name}, + the crop classifier (--classifier default)"] = run_config(video, other, cfg, truth)
             for other_scale in (0.5, 0.75):
                 other = make_pipeline(other_scale, DEFAULT_VIDEO_THREADS)
                 variants[f"every frame, detector scale {other_scale}"] = run_config(video, other, every, truth)

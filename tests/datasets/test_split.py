@@ -8,8 +8,8 @@ import json
 import pytest
 
 from maskwatch.cli.layout import SHARED_LAYOUT
-from maskwatch.datasets import (SourceLayout, classifier_split_images, duplicate_groups, load_voc, resolve_split,
-                                split_file_images)
+from maskwatch.datasets import (SourceLayout, classifier_split_images, duplicate_groups, layout_split_paths, load_voc,
+                                resolve_split, split_file_images)
 from maskwatch.evaluation import load_split
 
 pytest.importorskip("sklearn", reason="scikit-learn computes the group split")
@@ -37,6 +37,20 @@ def test_classifier_split_is_the_one_the_shipped_models_were_trained_on(shared_d
     names = "\n".join(p.name for p in val)
     assert len(val) == 138
     assert hashlib.sha256(names.encode()).hexdigest()[:16] == "579e64161180d044"
+
+
+def test_layout_split_paths_hold_out_the_crops_of_every_source(shared_data):
+    # what bench_watch builds its video from: faces the shipped classifier never trained on
+    val = layout_split_paths(shared_data, SHARED_LAYOUT, "val")
+    train = layout_split_paths(shared_data, SHARED_LAYOUT, "train")
+    assert not val & train
+    fmd = shared_data / "fmd"
+    assert sorted(p for p in val if p.parent.parent == fmd) == classifier_split_images(fmd, SHARED_LAYOUT, "val")
+    for source in ("crops/prajnasb", "crops/maskedface-net"):
+        files = {f for f in (shared_data / source).glob("*/*.jpg")}
+        held = files & val
+        assert held and files & train and held | (files & train) == files
+        assert 0.1 < len(held) / len(files) < 0.35
 
 
 def test_auto_split_is_val_on_the_shared_layout(shared_data):

@@ -90,26 +90,32 @@ class SourceLayout:
         return data, recrop
 
 
+def layout_split_paths(base: str | Path, layout: SourceLayout, side: str = "val") -> set[Path]:
+    """Paths (as scanned under ``base``) of every file of ``layout``'s sources under ``base`` (the folder that holds
+    them) on one side (``val`` / ``train``) of the classifier's group split: the face photos a
+    benchmark may show the classifier (``val``) without scoring what it learnt from."""
+    base = Path(base)
+    samples = []
+    for rel in [*layout.data, *layout.recrop]:
+        root = base / rel
+        samples.extend(scan_voc(root) if (root / "annotations").is_dir() else scan_folder(root))
+    train_idx, val_idx = group_split(samples, layout.val_fraction, layout.seed)
+    return {Path(samples[i].path) for i in (val_idx if side == "val" else train_idx)}
+
+
 def classifier_split_images(voc_root: str | Path, layout: SourceLayout, side: str = "val") -> list[Path]:
     """Image paths of ``voc_root`` on one side (``val`` / ``train``) of the classifier's group split.
 
     Raises:
         FileNotFoundError: the classifier's other sources are not next to ``voc_root``.
     """
-    found = layout.sources(voc_root)
-    if found is None:
+    if layout.sources(voc_root) is None:
         raise FileNotFoundError(
             f"{voc_root}: the classifier's split needs its sources next to this folder "
             f"({', '.join(layout.data + layout.recrop)} under {Path(voc_root).resolve().parent}); "
             "use --split all, or --split RUN/split.json of the classifier's training run")
-    data, recrop = found
-    samples = []
-    for root in [*data, *recrop]:
-        samples.extend(scan_voc(root) if (root / "annotations").is_dir() else scan_folder(root))
-    train_idx, val_idx = group_split(samples, layout.val_fraction, layout.seed)
     voc = Path(voc_root).resolve()
-    idx = val_idx if side == "val" else train_idx
-    return sorted({Path(samples[i].path) for i in idx if Path(samples[i].path).resolve().parent.parent == voc})
+    return sorted(p for p in layout_split_paths(Path(voc_root).parent, layout, side) if p.resolve().parent.parent == voc)
 
 
 def split_file_images(path: str | Path, voc_root: str | Path, side: str = "val") -> list[Path]:
