@@ -33,6 +33,17 @@ def test_serve_flags_map_onto_settings():
 
 
 @needs_serve
+def test_serve_classifier_none_runs_the_detector_alone():
+    # `maskwatch serve --classifier none` failed at start-up ("none: classifier model not found")
+    from maskwatch.web.api import PipelinePool
+
+    s = settings_from_args(build_parser().parse_args(["serve", "--classifier", "none", "--workers", "1"]))
+    assert s.classifier is None
+    described = PipelinePool(s).describe()
+    assert described["detector"]["name"] == "rfb" and described["classifier"] is None
+
+
+@needs_serve
 @pytest.mark.parametrize("kwargs", [{"workers": 0}, {"max_upload_bytes": 0}, {"max_pixels": -1}])
 def test_settings_refuse_nonsense(kwargs):
     from maskwatch.web.api import Settings

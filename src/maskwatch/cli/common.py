@@ -39,19 +39,25 @@ def add_detector_arguments(p: argparse.ArgumentParser, preset: str = "photo", ca
                             "(maskwatch.detectors.calibration), or keep its own (--no-calibrate) (default: the "
                             "detector's measured choice: on for yunet and ssd)")
     g.add_argument("--classifier", default="auto",
-                   help="mask classifier ONNX file ('auto': none behind the one-pass rfb detector, the shipped "
-                        "classifier behind face-only detectors; 'default': the shipped classifier, e.g. rfb in two "
-                        "passes; 'none': keep the detector's own classes)")
+                   help="mask classifier ONNX file ('auto': the use's measured default: for photos and the API the "
+                        "shipped classifier's second opinion on the faces rfb is less sure of, none behind rfb for "
+                        "video, the shipped classifier behind face-only detectors; 'default': the shipped "
+                        "classifier on every face; 'none': the detector's own classes alone)")
     g.add_argument("--runtime", choices=list(RUNTIMES), default="onnx",
                    help="onnx: ONNX Runtime (default); tflite / tflite-int8: the LiteRT interpreter on the float32 / "
                         "int8 files of 'maskwatch export default --format tflite' (rfb and the classifier; docs/mobile.md)")
+
+
+def classifier_from_args(args: argparse.Namespace) -> str | None:
+    """``--classifier``: ``None`` for ``none`` (the detector alone), else the name or file as given."""
+    return None if str(args.classifier).lower() == "none" else args.classifier
 
 
 def pipeline_from_args(args: argparse.Namespace, calibrate: bool | None = None, preset: str = "photo"):
     """The pipeline of the detection flags (``--calibrate`` / ``--no-calibrate`` win over ``calibrate``)."""
     from ..pipeline import load
 
-    classifier = None if str(args.classifier).lower() == "none" else args.classifier  # detector alone
+    classifier = classifier_from_args(args)
     if getattr(args, "calibrate", None) is not None:
         calibrate = args.calibrate
     return load(detector=args.detector, classifier=classifier, scale=args.scale, preset=preset,

@@ -148,11 +148,11 @@ def _watch(args: argparse.Namespace, source, config, show: bool) -> int:
     from ..video.analyzer import VideoAnalyzer, video_pipeline
     from ..video.runner import WatchRunner
     from ..video.stats import AlertHook, ComplianceStats
-    from .common import open_output
+    from .common import classifier_from_args, open_output
 
     if args.threads > 0:
         cv2.setNumThreads(args.threads)  # the detector runs in OpenCV's DNN module
-    classifier = None if str(args.classifier).lower() == "none" else args.classifier
+    classifier = classifier_from_args(args)
     pipe = video_pipeline(args.detector, classifier, threads=args.threads, scale=args.scale,
                           score_threshold=args.score_threshold, min_face=args.min_face, tile=args.tile,
                           min_side=args.min_side, calibrate=args.calibrate)
