@@ -127,11 +127,20 @@ async def load(url: str, photo: bytes, requests: int, concurrency: int, warmup: 
     }
 
 
+def classifier_note(pipeline: dict) -> str:
+    """``" + classifier FILE (...)"`` as the server's /v1/models describes it, or nothing."""
+    clf = pipeline.get("classifier")
+    if not clf:
+        return ""
+    below = clf.get("below", 1.0)
+    return f" + classifier `{clf['file']}`" + (f" on the faces it is < {below:.0%} sure of" if below < 1.0 else "")
+
+
 def markdown(rounds: list[dict], meta: dict) -> str:
     lines = [
         f"`POST /v1/detect`, {meta['image']}, {meta['concurrency']} concurrent clients over loopback, "
-        f"{meta['cpus']} CPU cores ({meta['machine']}), detector `{meta['pipeline']['detector']['name']}` "
-        f"scale {meta['pipeline']['detector']['scale']}; client and server on the same cores. "
+        f"{meta['cpus']} cores of {meta.get('cpu', meta['machine'])}, detector `{meta['pipeline']['detector']['name']}` "
+        f"scale {meta['pipeline']['detector']['scale']}{classifier_note(meta['pipeline'])}; client and server on the same cores. "
         f"Target: >= 30 requests/s, zero errors over 2,000 requests.",
         "",
         "| workers | OpenCV threads | requests | req/s | p50 ms | p95 ms | p99 ms | errors |",
@@ -178,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import httpx
 
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_detect import cpu_name
+
     photo = photo_640x480(args.image)
     load_before = round(os.getloadavg()[0], 1)
     combos = [(int(w), int(t)) for t in args.opencv_threads.split(",") for w in args.workers.split(",")]
@@ -202,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
 
     meta = {
         "image": f"640x480 JPEG ({len(photo) // 1024} KiB, {args.image or 'astronaut'})",
-        "concurrency": args.concurrency, "cpus": os.cpu_count(), "machine": platform.machine(),
+        "concurrency": args.concurrency, "cpus": os.cpu_count(), "cpu": cpu_name(), "machine": platform.machine(),
         "python": platform.python_version(), "pipeline": pipeline, "date": time.strftime("%Y-%m-%d %H:%M"),
         "args": " ".join(argv if argv is not None else sys.argv[1:]),
         "load_average_1m": {"before": load_before, "after": round(os.getloadavg()[0], 1)},

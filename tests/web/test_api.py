@@ -119,6 +119,9 @@ def test_models(client):
     body = client.get("/v1/models").json()
     assert body["pipeline"]["detector"]["name"] == "rfb"  # the photo default: rfb + the classifier's second opinion
     assert body["pipeline"]["classifier"]["file"] == "mask_classifier_int8.onnx"
+    # which faces the classifier sees, and how much its word counts: the photo preset's settings
+    assert (body["pipeline"]["classifier"]["below"], body["pipeline"]["classifier"]["weight"]) == (0.9, 0.5)
+    assert "path" not in body["pipeline"]["classifier"]  # the server's file system stays private
     assert body["limits"] == {"max_upload_bytes": MAX_UPLOAD, "max_pixels": MAX_PIXELS}
     assert {"maskwatch-rfb", "mask-classifier"} <= {f["name"] for f in body["files"] if f["available"]}
 

@@ -135,7 +135,7 @@ class PipelinePool:
             "workers": len(self.pipelines),
         }
         if described["classifier"] is not None:
-            out["classifier"] = {k: described["classifier"][k] for k in ("file", "labels", "model_labels", "input_size")}
+            out["classifier"] = {k: described["classifier"][k] for k in ("file", "labels", "model_labels", "input_size", "weight", "below")}
         return out
 
 
