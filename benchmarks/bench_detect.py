@@ -44,6 +44,7 @@ CONFIGS: list[tuple[str, dict[str, Any], bool]] = [
     ("rfb + classifier on every face, probabilities averaged", {"detector": "rfb", "classifier": "default",
                                                                 "classifier_weight": 0.5}, False),
     ("rfb, 1 pass, long side >= 640 (at most 2x), score 0.3", {"detector": "rfb", "classifier": None}, False),
+    ("rfb + second opinion, score 0.15 (more faces in crowds)", {"detector": "rfb", "score_threshold": 0.15}, False),
     ("rfb, 1 pass, score 0.15", {"detector": "rfb", "classifier": None, "score_threshold": 0.15}, False),
     ("rfb, 1 pass, score 0.5 (video preset)", {"detector": "rfb", "classifier": None, "score_threshold": 0.5}, False),
     ("rfb, 1 pass, long side >= 512", {"detector": "rfb", "classifier": None, "min_side": 512}, False),
