@@ -139,8 +139,9 @@ def classifier_note(pipeline: dict) -> str:
 def markdown(rounds: list[dict], meta: dict) -> str:
     lines = [
         f"`POST /v1/detect`, {meta['image']}, {meta['concurrency']} concurrent clients over loopback, "
-        f"{meta['cpus']} cores of {meta.get('cpu', meta['machine'])}, detector `{meta['pipeline']['detector']['name']}` "
-        f"scale {meta['pipeline']['detector']['scale']}{classifier_note(meta['pipeline'])}; client and server on the same cores. "
+        f"{meta['cpus']} cores of {meta.get('cpu', meta['machine'])}, "
+        f"detector `{meta['pipeline']['detector']['name']}` scale {meta['pipeline']['detector']['scale']}"
+        f"{classifier_note(meta['pipeline'])}; client and server on the same cores. "
         f"Target: >= 30 requests/s, zero errors over 2,000 requests.",
         "",
         "| workers | OpenCV threads | requests | req/s | p50 ms | p95 ms | p99 ms | errors |",

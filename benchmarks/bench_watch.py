@@ -5,8 +5,8 @@
 Builds a 640x480, 25 fps test video from real face photos in ../shared/data/crops, the validation
 side of the classifier's split (people with a mask, without one, and wearing it incorrectly, one of
 whom puts a mask on half-way; 1-5 faces at a time that enter, leave, move, bounce and change size
-over a blurred scene photo, with camera noise and brightness flicker), encoded with OpenCV's mp4v like a phone or webcam recording. Ground truth (box and label of every
-pasted face in every frame) comes from the construction.
+over a blurred scene photo, with camera noise and brightness flicker), encoded with OpenCV's mp4v
+like a phone or webcam recording. Ground truth (box and label of every pasted face in every frame) comes from the construction.
 
 Each configuration runs end to end through `WatchRunner` (threaded decode -> inference -> JSON
 lines), as ``maskwatch watch`` does, and reports frames per second, detector runs,
@@ -65,8 +65,8 @@ def make_actors(shared: Path, n_frames: int, rng: np.random.Generator) -> list[A
     from maskwatch.cli.layout import SHARED_LAYOUT
     from maskwatch.datasets import layout_split_paths
 
-    held_out = {p.resolve() for p in layout_split_paths(shared / "data", SHARED_LAYOUT, "val")}
-    files = {label: [f for f in sorted((shared / "data" / "crops" / d).glob("*.jpg")) if f.resolve() in held_out]
+    held_out = layout_split_paths(shared / "data", SHARED_LAYOUT, "val")  # paths as globbed below
+    files = {label: [f for f in sorted((shared / "data" / "crops" / d).glob("*.jpg")) if f in held_out]
              for label, d in LABEL_DIRS.items()}
     plan = ["with_mask", "without_mask", "with_mask", "mask_worn_incorrectly", "with_mask", "without_mask",
             "with_mask", "mask_worn_incorrectly", "without_mask", "with_mask"]
@@ -84,7 +84,7 @@ def make_actors(shared: Path, n_frames: int, rng: np.random.Generator) -> list[A
     # smoothing is also measured on a real change, not only on noise
     a = actors[1]
     pairs = [p for p in files["without_mask"]
-             if (shared / "data/crops/prajnasb/with_mask" / f"{p.stem}-with-mask.jpg").resolve() in held_out]
+             if shared / "data/crops/prajnasb/with_mask" / f"{p.stem}-with-mask.jpg" in held_out]
     pair = pairs[int(rng.integers(len(pairs)))]
     a.image = cv2.cvtColor(cv2.imread(str(pair)), cv2.COLOR_BGR2RGB)
     a.swap_image = cv2.cvtColor(cv2.imread(str(pair.parent.parent / "with_mask" / f"{pair.stem}-with-mask.jpg")),
@@ -321,7 +321,8 @@ def main(argv: list[str] | None = None) -> int:
                       "faces_min": min(counts), "faces_max": max(counts), "faces_mean": round(float(np.mean(counts)), 2)},
             "environment": {"cpus": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version(),
                             "opencv": cv2.__version__, "detector_scale": scale,
-                            "detector": pipe.describe()["detector"]["name"], "cpu": cpu_name(), "note": args.note or "no note",
+                            "detector": pipe.describe()["detector"]["name"], "cpu": cpu_name(),
+                            "note": args.note or "no note",
                             "load_average_start": round(os.getloadavg()[0], 2)},
             "defaults": default.to_dict(),
             "defaults_threads": DEFAULT_VIDEO_THREADS,

@@ -39,7 +39,8 @@ def settings_from_args(args: argparse.Namespace):
 
     extra = {"workers": args.workers} if args.workers else {}
     return Settings(detector=args.detector, scale=args.scale, score_threshold=args.score_threshold,
-                    min_face=args.min_face, tile=args.tile, min_side=args.min_side, classifier=classifier_from_args(args),
+                    min_face=args.min_face, tile=args.tile, min_side=args.min_side,
+                    classifier=classifier_from_args(args),
                     max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels,
                     opencv_threads=args.opencv_threads, read_timeout=args.read_timeout, **extra)
 

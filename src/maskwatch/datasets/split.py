@@ -91,8 +91,8 @@ class SourceLayout:
 
 
 def layout_split_paths(base: str | Path, layout: SourceLayout, side: str = "val") -> set[Path]:
-    """Paths (as scanned under ``base``) of every file of ``layout``'s sources under ``base`` (the folder that holds
-    them) on one side (``val`` / ``train``) of the classifier's group split: the face photos a
+    """Paths (as scanned under ``base``, the folder that holds them) of every file of ``layout``'s
+    sources on one side (``val`` / ``train``) of the classifier's group split: the face photos a
     benchmark may show the classifier (``val``) without scoring what it learnt from."""
     base = Path(base)
     samples = []
@@ -115,7 +115,8 @@ def classifier_split_images(voc_root: str | Path, layout: SourceLayout, side: st
             f"({', '.join(layout.data + layout.recrop)} under {Path(voc_root).resolve().parent}); "
             "use --split all, or --split RUN/split.json of the classifier's training run")
     voc = Path(voc_root).resolve()
-    return sorted(p for p in layout_split_paths(Path(voc_root).parent, layout, side) if p.resolve().parent.parent == voc)
+    paths = layout_split_paths(Path(voc_root).parent, layout, side)
+    return sorted(p for p in paths if p.resolve().parent.parent == voc)
 
 
 def split_file_images(path: str | Path, voc_root: str | Path, side: str = "val") -> list[Path]:

@@ -135,7 +135,8 @@ class PipelinePool:
             "workers": len(self.pipelines),
         }
         if described["classifier"] is not None:
-            out["classifier"] = {k: described["classifier"][k] for k in ("file", "labels", "model_labels", "input_size", "weight", "below")}
+            keys = ("file", "labels", "model_labels", "input_size", "weight", "below")  # not its path
+            out["classifier"] = {k: described["classifier"][k] for k in keys}
         return out
 
 
