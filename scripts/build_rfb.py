@@ -82,6 +82,8 @@ def main() -> None:
     p.add_argument("--size", type=int, default=384)
     p.add_argument("--eval-every", type=int, default=2)
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--workers", type=int, default=-1,
+                   help="processes making training batches (default: none on a CPU, all cores but one beside a GPU)")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--version", default="1", help="model version stored in its spec")
     p.add_argument("--init", type=Path, default=None,
@@ -103,7 +105,7 @@ def main() -> None:
     from maskwatch.datasets import duplicate_groups, hash_split, load_voc
     from maskwatch.evaluation import load_split
     from maskwatch.train.engine import pick_device
-    from maskwatch.train.rfb.loop import RFB, RFBConfig, fit
+    from maskwatch.train.rfb.loop import RFB, RFBConfig, default_workers, fit
 
     args.run.mkdir(parents=True, exist_ok=True)
     fmd, ilc = args.shared / "data" / "fmd", args.shared / "data" / "ilc"
@@ -112,11 +114,12 @@ def main() -> None:
                     pretrained=str(args.shared / "models" / PRETRAINED[args.arch]),
                     init=str(args.init) if args.init else None, lr=args.lr, version=args.version,
                     size=args.size, batch_size=args.batch_size, epochs=args.epochs, steps_per_epoch=args.steps,
-                    eval_every=args.eval_every, threads=args.threads, max_images=args.max_images)
+                    eval_every=args.eval_every, threads=args.threads, workers=args.workers, max_images=args.max_images)
     ilc_train, _ = hash_split(load_voc(ilc), duplicate_groups(ilc), cfg.ilc_val_fraction)
     cfg.ilc_style = ilc_style(args.shared, args.run, [im.path.name for im in ilc_train])
     logging.info("ilc -> fmd box style (YuNet calibrations): %s", cfg.ilc_style)
-    build = {"device": str(pick_device()), "cpu": cpu_name(), "cpu_count": os.cpu_count()}
+    build = {"device": str(pick_device()), "cpu": cpu_name(), "cpu_count": os.cpu_count(),
+             "batch_workers": default_workers(pick_device()) if args.workers < 0 else args.workers}
     t0 = time.time()
     if not args.skip_train:
         if args.arch == "yunet":

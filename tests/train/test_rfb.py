@@ -113,6 +113,49 @@ def test_augmenter_keeps_boxes_inside_and_balances_classes():
     assert seen[3] > 0.2 * seen[1:].sum()  # one rare face in nine photos, but often seen
 
 
+@pytest.fixture
+def opencv_threads():
+    """Restores OpenCV's thread count, which `batch_loader` sets to 1 before it forks workers."""
+    import cv2
+
+    n = cv2.getNumThreads()
+    yield
+    cv2.setNumThreads(n)
+
+
+def test_batch_stream_is_the_same_with_any_number_of_workers(opencv_threads):
+    import cv2
+
+    from maskwatch.train.rfb.loop import BatchStream, batch_loader, make_batch
+
+    rng = np.random.default_rng(0)
+    aug = D.Augmenter([_sample(rng, [1, 2]) for _ in range(3)] + [_sample(rng, [3])])
+    cv2.setNumThreads(2)
+    cv2.resize(np.zeros((512, 512, 3), np.uint8), (300, 300))  # the parent's OpenCV pool is running
+    cpu = torch.device("cpu")
+
+    def run(workers, start=0, stop=5):
+        stream = BatchStream(lambda r: make_batch(aug, 64, 2, r), seed=7, start=start, stop=stop)
+        return list(batch_loader(stream, workers, cpu))
+
+    alone, two = run(0), run(2)  # forked from a process whose OpenCV pool has run
+    assert len(alone) == len(two) == 5
+    for a, b in zip(alone, two):  # the same batches in step order
+        assert all(torch.equal(a[k], b[k]) for k in ("input", "labels", "locs"))
+    resumed = run(1, start=3)
+    assert len(resumed) == 2 and torch.equal(resumed[0]["input"], alone[3]["input"])
+    assert not torch.equal(alone[0]["input"], alone[1]["input"])
+
+
+def test_default_workers_only_beside_a_gpu():
+    from maskwatch.train.rfb.loop import default_workers
+
+    assert default_workers(torch.device("cpu"), cpus=16) == 0
+    assert default_workers(torch.device("cuda"), cpus=16) == 15
+    assert default_workers(torch.device("cuda"), cpus=64) == 16
+    assert default_workers(torch.device("cuda"), cpus=2) == 1
+
+
 @pytest.fixture(scope="module")
 def tiny_rfb_run(tmp_path_factory, tiny_sources, upstream_pth):
     out = tmp_path_factory.mktemp("rfb") / "run"
@@ -135,6 +178,17 @@ def test_tiny_run_writes_checkpoints_and_history(tiny_rfb_run):
 
 def _val_names(out):
     return json.loads((out / "config.json").read_text())["fmd_val"]
+
+
+def test_workers_train_on_the_same_batches(tiny_rfb_run, tmp_path, opencv_threads):
+    from dataclasses import replace
+
+    out, cfg = tiny_rfb_run
+    fit(replace(cfg, output=str(tmp_path / "run"), workers=2), progress=False)
+    alone = json.loads((out / "history.json").read_text())[-1]
+    workers = json.loads((tmp_path / "run" / "history.json").read_text())[-1]
+    assert workers["loss"] == pytest.approx(alone["loss"], rel=1e-4)
+    assert workers["fmd"]["mAP50"] == pytest.approx(alone["fmd"]["mAP50"], abs=1e-3)
 
 
 def test_resume_continues_from_last_checkpoint(tiny_rfb_run, tmp_path):
