@@ -85,6 +85,8 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=-1,
                    help="processes making training batches (default: none on a CPU, all cores but one beside a GPU)")
     p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--assign", choices=("iou", "atss"), default="iou",
+                   help="which priors learn each face: upstream's IoU matching, or ATSS (more for small faces)")
     p.add_argument("--version", default="1", help="model version stored in its spec")
     p.add_argument("--init", type=Path, default=None,
                    help="continue from an exported RFB ONNX file (the shipped model, say) instead of the "
@@ -114,7 +116,8 @@ def main() -> None:
                     pretrained=str(args.shared / "models" / PRETRAINED[args.arch]),
                     init=str(args.init) if args.init else None, lr=args.lr, version=args.version,
                     size=args.size, batch_size=args.batch_size, epochs=args.epochs, steps_per_epoch=args.steps,
-                    eval_every=args.eval_every, threads=args.threads, workers=args.workers, max_images=args.max_images)
+                    eval_every=args.eval_every, threads=args.threads, workers=args.workers, max_images=args.max_images,
+                    assign=args.assign)
     ilc_train, _ = hash_split(load_voc(ilc), duplicate_groups(ilc), cfg.ilc_val_fraction)
     cfg.ilc_style = ilc_style(args.shared, args.run, [im.path.name for im in ilc_train])
     logging.info("ilc -> fmd box style (YuNet calibrations): %s", cfg.ilc_style)

@@ -67,10 +67,11 @@ def test_class_head_starts_from_the_face_and_masked_face_scores(upstream_pth, ph
     assert (masked_up == masked_new).mean() > 0.95
 
 
-def test_match_gives_every_face_a_prior():
+@pytest.mark.parametrize("assign", ["iou", "atss"])
+def test_match_gives_every_face_a_prior(assign):
     boxes = np.float32([[10, 10, 18, 18], [100, 50, 220, 170], [300, 200, 306, 207]])  # tiny faces too
     labels = np.int64([1, 2, 3])
-    lab, loc = D.match(boxes, labels, 240, 320)
+    lab, loc = D.match(boxes, labels, 240, 320, assign=assign)
     assert set(lab[lab > 0]) == {1, 2, 3}
     prior = rfb.priors(240, 320)
     for k in range(3):
@@ -78,6 +79,35 @@ def test_match_gives_every_face_a_prior():
         back = rfb.decode_boxes(loc[i:i + 1], prior[i:i + 1])[0] * [320, 240, 320, 240]
         np.testing.assert_allclose(back, boxes[k], atol=1e-2)
     assert (D.match(boxes[:0], labels[:0], 240, 320)[0] == 0).all()
+
+
+def test_atss_evens_out_the_positives_of_small_and_large_faces():
+    def positives(side, assign):
+        counts = []
+        for x in range(20, 200, 23):  # the same face at positions across the prior grid
+            box = np.float32([[x, x / 2 + 10, x + side, x / 2 + 10 + 1.2 * side]])
+            counts.append((D.match(box, np.int64([1]), 384, 384, assign=assign)[0] > 0).sum())
+        return np.mean(counts)
+
+    iou = {side: positives(side, "iou") for side in (10, 160)}
+    atss = {side: positives(side, "atss") for side in (10, 160)}
+    assert atss[10] > iou[10] and atss[160] < iou[160]
+    assert atss[160] / atss[10] < iou[160] / iou[10] / 2
+    with pytest.raises(ValueError, match="assign"):
+        D.match(np.float32([[0, 0, 9, 9]]), np.int64([1]), 64, 64, assign="nearest")
+
+
+def test_atss_positives_sit_inside_their_face():
+    gt = np.float32([[0.30, 0.30, 0.40, 0.42]])
+    prior = rfb.priors(256, 256)
+    from maskwatch import ops
+
+    iou = ops.box_iou(gt, rfb.to_corners(prior))
+    pos = D.atss_positives(gt, prior, iou, 256, 256)[0]
+    assert pos.any()
+    cx, cy = prior[pos, 0], prior[pos, 1]
+    assert ((cx > 0.30) & (cx < 0.40) & (cy > 0.30) & (cy < 0.42)).all()
+    assert iou[0, pos].min() > np.median(iou[0, iou[0] > 0])  # the better-overlapping candidates
 
 
 def test_box_style_transform_moves_from_one_style_to_another_and_back():

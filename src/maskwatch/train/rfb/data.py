@@ -206,17 +206,24 @@ def _keep_visible(boxes: np.ndarray, labels: np.ndarray, w: int, h: int) -> tupl
 
 
 def match(boxes: np.ndarray, labels: np.ndarray, height: int, width: int,
-          iou_threshold: float = 0.35) -> tuple[np.ndarray, np.ndarray]:
+          iou_threshold: float = 0.35, assign: str = "iou") -> tuple[np.ndarray, np.ndarray]:
     """SSD targets for one input: each prior's label (0 = background) and box offsets.
 
-    A prior takes the face it overlaps most when their IoU reaches ``iou_threshold``; every face
-    also takes its best prior, so that no face goes unlearnt (the upstream `assign_priors`)."""
+    ``assign="iou"``: a prior takes the face it overlaps most when their IoU reaches ``iou_threshold``;
+    every face also takes its best prior, so that no face goes unlearnt (the upstream `assign_priors`).
+    ``"atss"``: each face's positives are chosen among its nearest priors by an IoU threshold of its
+    own (`atss_positives`), so a small face gets as many positives as a large one."""
     prior = rfb.priors(height, width)
     n = len(prior)
     if not len(boxes):
         return np.zeros(n, np.int64), np.zeros((n, 4), np.float32)
     gt = boxes / np.float32([width, height, width, height])
     iou = ops.box_iou(gt, rfb.to_corners(prior))  # (faces, priors)
+    if assign == "atss":
+        iou = np.where(atss_positives(gt, prior, iou, height, width), iou, 0.0)
+        iou_threshold = 1e-6
+    elif assign != "iou":
+        raise ValueError(f"assign must be 'iou' or 'atss', not {assign!r}")
     best_face = iou.argmax(0)
     best_iou = iou[best_face, np.arange(n)]
     best_prior = iou.argmax(1)
@@ -225,3 +232,25 @@ def match(boxes: np.ndarray, labels: np.ndarray, height: int, width: int,
     lab = labels[best_face].copy()
     lab[best_iou < iou_threshold] = 0
     return lab.astype(np.int64), rfb.encode(gt[best_face], prior)
+
+
+def atss_positives(gt: np.ndarray, prior: np.ndarray, iou: np.ndarray, height: int, width: int,
+                   k: int = 9) -> np.ndarray:
+    """ATSS (Zhang et al., CVPR 2020): (faces, priors) mask of positives. Per level the ``k`` priors
+    whose centres are nearest a face's centre are its candidates; those with an IoU of at least the
+    candidates' mean + standard deviation, and their centre inside the face, are positives."""
+    centre = (gt[:, None, :2] + gt[:, None, 2:]) / 2
+    dist = np.hypot((centre[..., 0] - prior[None, :, 0]) * width, (centre[..., 1] - prior[None, :, 1]) * height)
+    cand = np.zeros(iou.shape, bool)
+    rows = np.arange(len(gt))[:, None]
+    start = 0
+    for (fh, fw), per_cell in zip(rfb.feature_sizes(height, width), rfb.PRIORS_PER_CELL):
+        stop = start + fh * fw * per_cell
+        kk = min(k, stop - start)
+        cand[rows, start + np.argpartition(dist[:, start:stop], kk - 1, axis=1)[:, :kk]] = True
+        start = stop
+    ci = np.where(cand, iou, np.nan)
+    threshold = np.nanmean(ci, 1) + np.nanstd(ci, 1)
+    inside = ((prior[None, :, 0] > gt[:, None, 0]) & (prior[None, :, 0] < gt[:, None, 2])
+              & (prior[None, :, 1] > gt[:, None, 1]) & (prior[None, :, 1] < gt[:, None, 3]))
+    return cand & inside & (iou >= threshold[:, None])

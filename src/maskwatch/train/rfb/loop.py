@@ -55,6 +55,7 @@ class RFBConfig:
     warmup_steps: int = 100
     balance_power: float = 0.5  # class-balanced sampling: weight (n_max / n_c) ** power
     loss_class_power: float = 0.25  # positives' cross-entropy weight (n_max / n_c) ** power
+    assign: str = "iou"  # prior-to-face assignment: "iou" (upstream's) or "atss" (`data.match`)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     min_side: int = 640  # validation input: photos upscaled to this longer side
     eval_every: int = 1
@@ -113,11 +114,12 @@ def evaluate(model: torch.nn.Module, images: list[VocImage], spec: ModelSpec, re
     return validation_metrics((recipe or RFB).decoder(model, spec), images)
 
 
-def make_batch(aug: Augmenter, size: int, n: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+def make_batch(aug: Augmenter, size: int, n: int, rng: np.random.Generator, assign: str = "iou"
+               ) -> dict[str, torch.Tensor]:
     imgs, labels, locs = [], [], []
     for _ in range(n):
         img, boxes, lab = aug(size, rng)
-        t_lab, t_loc = match(boxes, lab, size, size)
+        t_lab, t_loc = match(boxes, lab, size, size, assign=assign)
         imgs.append(img)
         labels.append(t_lab)
         locs.append(t_loc)
@@ -141,7 +143,7 @@ class Recipe:
         return RFBDetector(1 + len(spec.labels))
 
     def batch(self, aug: Augmenter, cfg: RFBConfig, rng: np.random.Generator) -> dict[str, torch.Tensor]:
-        return make_batch(aug, cfg.size, cfg.batch_size, rng)
+        return make_batch(aug, cfg.size, cfg.batch_size, rng, cfg.assign)
 
     def loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor], class_weights: torch.Tensor
              ) -> dict[str, torch.Tensor]:
