@@ -14,6 +14,7 @@ from typing import Iterator
 
 import numpy as np
 
+from .errors import ModelSpecError
 from .labels import LABELS
 from .spec import ModelSpec
 
@@ -74,8 +75,8 @@ class OnnxModel:
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        ModelSpecError: no spec in the metadata, a spec of another ``kind``, or labels that are not
-            maskwatch labels.
+        ModelSpecError: not an ONNX model, no spec in the metadata, a spec of another ``kind``, or
+            labels that are not maskwatch labels.
     """
 
     #: the input layout `run` takes
@@ -86,7 +87,11 @@ class OnnxModel:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: {kind} model not found")
         self.path = path
-        self.session = onnx_session(path, threads)
+        try:
+            self.session = onnx_session(path, threads)
+        except Exception as e:  # ONNX Runtime's own exception types: a file that is not a model it can run
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ModelSpecError(f"{path}: not an ONNX model ONNX Runtime can load ({reason})") from e
         self.spec = ModelSpec.from_metadata(self.session.get_modelmeta().custom_metadata_map,
                                             source=str(path)).require(kind, str(path))
         self.input_name = self.session.get_inputs()[0].name

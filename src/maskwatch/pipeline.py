@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .classifier import MaskClassifier
-from .detectors import Detector, Tiled, build, describe, entry, names
+from .detectors import Detector, Tiled, build, describe, entry, names, resolve
 from .faces import Faces
 from .imageio import DEFAULT_MAX_PIXELS, as_rgb_array, read_image
 from .presets import preset as get_preset
@@ -143,6 +143,8 @@ def resolve_classifier(detector: str | None, classifier: Any, preset: str = "pho
     itself (its registry entry's ``labels_masks``) and ``"default"`` (the shipped classifier) behind a
     face-only one; anything else as given, every face to the classifier, its labels alone."""
     if isinstance(classifier, str) and classifier == "auto":
+        if detector is not None:
+            detector = resolve(detector)[0]
         chosen = get_preset(preset)
         if detector is None or detector == chosen.detector:
             if "classifier" in chosen.settings:
@@ -173,8 +175,10 @@ def load(
 
     Args:
         detector: a registered detector name (``rfb``, ``yunet``, ``yunet+maskwatch``, ``maskwatch``,
-            ``ssd``, ``haar``) or any ``image -> Faces`` callable; names get their measured settings for
-            whatever is left unset. Default: the ``preset``'s detector.
+            ``ssd``, ``haar``), an exported detector file (``maskwatch train-detector``'s: it runs as
+            the entry of its spec's arch, `maskwatch.detectors.resolve`) or any ``image -> Faces``
+            callable; names and files get their measured settings for whatever is left unset.
+            Default: the ``preset``'s detector.
         classifier: ``"auto"`` (none behind a one-pass detector that labels the masks itself, like
             ``rfb``; the shipped classifier behind a face-only detector), ``"default"`` (the model
             shipped in the package), a path to an exported ONNX classifier, a `MaskClassifier`, or
@@ -208,6 +212,9 @@ def load(
     chosen = get_preset(preset)
     if detector is None:
         detector = chosen.detector
+    if isinstance(detector, str):  # a name, or an exported model file: its entry, with model_path
+        detector, from_file = resolve(detector)
+        detector_kwargs = {**from_file, **detector_kwargs}
     name = detector if isinstance(detector, str) else None
     if isinstance(detector, str):
         settings = dict(chosen.settings) if detector == chosen.detector else {}

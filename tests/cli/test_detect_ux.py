@@ -103,3 +103,25 @@ def test_models_list_columns_line_up(capsys):
     for line in lines[1:]:
         for start in starts:  # every column begins where its heading does, after a gap
             assert line[start - 2:start] == "  " and line[start] != " ", line
+
+
+def test_detector_and_classifier_flags_name_a_model_or_say_what_is_wrong(tmp_path, capsys):
+    from maskwatch import registry
+
+    mine = tmp_path / "trained.onnx"
+    mine.write_bytes(registry.resolve("maskwatch-rfb").read_bytes())
+    assert main(["detect", THREE_WAYS, "--detector", str(mine), "--no-annotate", "--quiet"]) == 0
+    faces = json.loads(capsys.readouterr().out)["faces"]
+    assert sorted(f["label"] for f in faces) == ["mask_worn_incorrectly", "with_mask", "without_mask"]
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["detect", THREE_WAYS, "--detector", "retinaface", "--no-annotate"])
+    assert exit_.value.code == 2
+    assert "argument --detector: 'retinaface' is neither one of haar, maskwatch, rfb" in capsys.readouterr().err
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a model")
+    for flag in ("--detector", "--classifier"):
+        assert main(["detect", THREE_WAYS, flag, str(notes), "--no-annotate", "--quiet"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"maskwatch: error: {notes}: not an ONNX model"), err

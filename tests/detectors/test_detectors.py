@@ -120,3 +120,27 @@ def test_rfb_finds_one_face_in_small_closeups(shared_data):
     counts = [len(det(read_image(f))) for f in files]
     assert sum(max(0, c - 1) for c in counts) / len(counts) <= 0.3
     assert sum(c >= 1 for c in counts) >= 0.8 * len(counts)  # and the face itself is still found
+
+
+def test_an_exported_detector_file_runs_as_its_archs_entry(tmp_path):
+    from maskwatch import ModelSpecError, load
+    from maskwatch.detectors import resolve
+
+    shipped = registry.resolve("maskwatch-rfb")
+    copy = tmp_path / "my_detector.onnx"  # what `maskwatch train-detector` leaves in its run folder
+    copy.write_bytes(shipped.read_bytes())
+    assert resolve("rfb") == ("rfb", {})
+    assert resolve(str(copy)) == ("rfb", {"model_path": str(copy)})
+    for preset in ("photo", "video"):  # the file gets the entry's measured settings, the classifier too
+        mine, ours = load(detector=str(copy), preset=preset), load(preset=preset)
+        assert mine.describe()["detector"] == {**ours.describe()["detector"], "model": "my_detector.onnx"}
+        assert (mine.describe()["classifier"] or {}).get("below") == (ours.describe()["classifier"] or {}).get("below")
+    faces = load(detector=str(copy)).detect("examples/three_ways.jpg")
+    assert sorted(faces.label) == ["mask_worn_incorrectly", "with_mask", "without_mask"]
+    with pytest.raises(UnknownNameError, match="nor an exported detector"):
+        resolve(str(tmp_path / "missing.onnx"))
+    with pytest.raises(ModelSpecError, match="expected 'detector'"):
+        resolve(str(registry.resolve("mask-classifier")))
+    (tmp_path / "notes.onnx").write_text("not a model")
+    with pytest.raises(ModelSpecError, match="not an ONNX model"):
+        resolve(str(tmp_path / "notes.onnx"))

@@ -19,9 +19,10 @@ def add_detector_arguments(p: argparse.ArgumentParser, preset: str = "photo", ca
     from ..presets import PRESETS
 
     g = p.add_argument_group("detection")
-    g.add_argument("--detector", default=PRESETS[preset].detector, choices=names(),
-                   help="face detector (yunet+maskwatch: finds the most faces; yunet: fastest accurate one; "
-                        "maskwatch: our own, one pass with --classifier none; ssd / haar: the classic tutorials')")
+    g.add_argument("--detector", default=PRESETS[preset].detector, type=detector_name_or_file, metavar="NAME|FILE",
+                   help=f"face detector: one of {', '.join(names())} (default: {PRESETS[preset].detector}, the single-pass "
+                        "detector in the package; yunet+maskwatch: the earlier three-network stack, slower; ssd / haar: "
+                        "the classic tutorials'), or a detector file that 'maskwatch train-detector' exported")
     g.add_argument("--scale", type=float, default=None,
                    help="detector input scale; >1 finds smaller faces, slower (default: measured best per detector)")
     g.add_argument("--min-side", type=int, default=None, metavar="PX",
@@ -46,6 +47,15 @@ def add_detector_arguments(p: argparse.ArgumentParser, preset: str = "photo", ca
     g.add_argument("--runtime", choices=list(RUNTIMES), default="onnx",
                    help="onnx: ONNX Runtime (default); tflite / tflite-int8: the LiteRT interpreter on the float32 / "
                         "int8 files of 'maskwatch export default --format tflite' (rfb and the classifier; docs/mobile.md)")
+
+
+def detector_name_or_file(value: str) -> str:
+    """``--detector``: a registered name or an existing file (`maskwatch.detectors.resolve` reads its spec)."""
+    from ..detectors import names
+
+    if value in names() or Path(value).is_file():
+        return value
+    raise argparse.ArgumentTypeError(f"{value!r} is neither one of {', '.join(names())} nor a detector model file")
 
 
 def classifier_from_args(args: argparse.Namespace) -> str | None:

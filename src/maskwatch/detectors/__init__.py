@@ -22,9 +22,9 @@ from . import ensemble  # noqa: F401  (after its members)
 from .base import Detector, FaceDetector, describe
 from .calibration import Calibrated, calibrate_boxes, fit_box_calibration
 from .ensemble import Ensemble
-from .registry import DetectorEntry, build, entry, names, register
+from .registry import DetectorEntry, build, entry, names, register, resolve
 from .registry import create as create_detector
 from .tiling import Tiled
 
 __all__ = ["Calibrated", "Detector", "DetectorEntry", "Ensemble", "FaceDetector", "Tiled", "build",
-           "calibrate_boxes", "create_detector", "describe", "entry", "fit_box_calibration", "names", "register"]
+           "calibrate_boxes", "create_detector", "describe", "entry", "fit_box_calibration", "names", "register", "resolve"]

@@ -107,7 +107,8 @@ class CenterNetDetector(FaceDetector):
 
 
 @register("maskwatch", defaults={"scale": 1.0, "min_side": 640, "score_threshold": 0.3},
-          summary="maskwatch's own face + mask detector: one pass with --classifier none")
+          summary="maskwatch's earlier face + mask detector (CenterNet; yunet+maskwatch's second member)",
+          arch="mobilenet_v2-centernet")
 class MaskwatchDetector(CenterNetDetector):
     """maskwatch's trained face + mask detector: `Faces` with boxes, scores and class probabilities.
 

@@ -19,6 +19,8 @@ An entry holds:
   default of `maskwatch.load` and the commands) adds no crop classifier behind it;
 * ``runtimes`` — the values of ``runtime`` its factory takes (``onnx``, ``tflite``, ...), where it
   runs on more than one (`maskwatch.load`'s ``runtime``);
+* ``arch`` — the ``arch`` in the spec of the model files it runs: `resolve` turns such a file (one
+  that ``maskwatch train-detector`` exported, say) into this entry with ``model_path`` set;
 * ``composite`` — the factory builds other registered detectors (an ensemble): `build` hands it
   ``scale`` / ``min_side`` / ``score_threshold`` / ``calibrate`` for its members, and `create`
   its ``defaults`` too (an ensemble's defaults are its structure, measured like any setting).
@@ -43,6 +45,7 @@ class DetectorEntry:
     summary: str = ""
     labels_masks: bool = False  # one pass: its faces carry the mask classes, so "auto" adds no classifier
     runtimes: tuple[str, ...] = ()  # the `runtime=` values its factory takes (maskwatch.load(runtime=...))
+    arch: str | None = None  # the spec arch of its model files (`resolve`)
 
 
 _ENTRIES: dict[str, DetectorEntry] = {}
@@ -50,13 +53,14 @@ _ENTRIES: dict[str, DetectorEntry] = {}
 
 def register(name: str, *, defaults: Mapping[str, Any] | None = None,
              calibration: tuple[float, float, float, float] | None = None, composite: bool = False,
-             summary: str = "", labels_masks: bool = False, runtimes: tuple[str, ...] = ()) -> Callable:
+             summary: str = "", labels_masks: bool = False, runtimes: tuple[str, ...] = (),
+             arch: str | None = None) -> Callable:
     """Decorator: register a detector factory under ``name`` (see the module docstring)."""
     def decorate(factory: Callable[..., Detector]) -> Callable[..., Detector]:
         if name in _ENTRIES:
             raise ValueError(f"detector {name!r} is already registered")
         _ENTRIES[name] = DetectorEntry(name, factory, dict(defaults or {}), calibration, composite, summary, labels_masks,
-                                       tuple(runtimes))
+                                       tuple(runtimes), arch)
         return factory
     return decorate
 
@@ -66,6 +70,33 @@ def entry(name: str) -> DetectorEntry:
     if name not in _ENTRIES:
         raise UnknownNameError(f"unknown detector {name!r}; choose one of: {', '.join(sorted(_ENTRIES))}")
     return _ENTRIES[name]
+
+
+def resolve(detector: str) -> tuple[str, dict[str, Any]]:
+    """``(registered name, factory keywords)`` of a detector name or of an exported model file:
+    ``"rfb"`` -> ``("rfb", {})``; ``"runs/det/maskwatch_rfb.onnx"`` -> ``("rfb", {"model_path": ...})``,
+    the entry whose ``arch`` the file's spec names, so the file gets that entry's measured settings.
+
+    Raises:
+        UnknownNameError: neither a registered name nor a file.
+        ModelSpecError: a file without a detector spec, or of an arch no entry runs.
+    """
+    from pathlib import Path
+
+    if detector in _ENTRIES:
+        return detector, {}
+    path = Path(detector)
+    if not path.is_file():
+        raise UnknownNameError(f"unknown detector {detector!r}: neither one of {', '.join(sorted(_ENTRIES))} "
+                               "nor an exported detector model file")
+    from ..errors import ModelSpecError
+    from ..litertmodel import open_model
+
+    arch = open_model(path, "detector").spec.arch
+    for e in _ENTRIES.values():
+        if e.arch == arch:
+            return e.name, {"model_path": str(path)}
+    raise ModelSpecError(f"{path}: a detector of arch {arch!r}, which no maskwatch detector runs")
 
 
 def names() -> list[str]:

@@ -167,7 +167,7 @@ class RFBDecoder(LabelingDetector):
 #: suit (score 0.20) in examples/three_ways.jpg. Video keeps 0.5 (`maskwatch.presets`).
 @register("rfb", defaults={"scale": 1.0, "min_side": 640, "max_upscale": 2.0, "score_threshold": 0.3},
           summary="maskwatch's single-pass face + mask detector (Ultra-Light RFB SSD fine-tuned; in the package)",
-          labels_masks=True, runtimes=tuple(MODEL_FILES))
+          labels_masks=True, runtimes=tuple(MODEL_FILES), arch=ARCH)
 class RFBMaskDetector(RFBDecoder):
     """maskwatch's single-pass face + mask detector (ONNX): `Faces` with boxes, face scores and class
     probabilities in one network pass.
