@@ -118,7 +118,7 @@ def main() -> None:
                     size=args.size, batch_size=args.batch_size, epochs=args.epochs, steps_per_epoch=args.steps,
                     eval_every=args.eval_every, threads=args.threads, workers=args.workers, max_images=args.max_images,
                     assign=args.assign)
-    ilc_train, _ = hash_split(load_voc(ilc), duplicate_groups(ilc), cfg.ilc_val_fraction)
+    ilc_train, _ = hash_split(load_voc(ilc), duplicate_groups(ilc), cfg.val_fraction)
     cfg.ilc_style = ilc_style(args.shared, args.run, [im.path.name for im in ilc_train])
     logging.info("ilc -> fmd box style (YuNet calibrations): %s", cfg.ilc_style)
     build = {"device": str(pick_device()), "cpu": cpu_name(), "cpu_count": os.cpu_count(),

@@ -1,4 +1,5 @@
-"""A tiny detector training run (2 steps on 4 images) -> checkpoint -> ONNX usable as '--detector maskwatch'."""
+"""The earlier CenterNet detector (scripts/build_detector.py): a tiny training run (2 steps on 4
+images) -> checkpoint -> ONNX usable as '--detector maskwatch'."""
 
 from __future__ import annotations
 
@@ -14,13 +15,14 @@ from quant import assert_7_bit_weights
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, tiny_sources, pretrained):
-    out = tmp_path_factory.mktemp("det") / "run"
-    args = ["train-detector", "--data", str(tiny_sources["voc"]), "-o", str(out), "--epochs", "1",
-            "--max-steps", "2", "--max-images", "4", "--batch-size", "2", "--crop-sizes", "128", "--val-scale", "0.5",
-            "--split", "all", "--quiet"]
-    if pretrained:
-        args += ["--pretrained", str(pretrained)]
-    assert main(args) == 0
+    from maskwatch.cli.layout import SHARED_LAYOUT
+    from maskwatch.train.detector import DetectorConfig, export, fit
+
+    cfg = DetectorConfig(data=str(tiny_sources["voc"]), output=str(tmp_path_factory.mktemp("det") / "run"),
+                         pretrained=str(pretrained) if pretrained else None, split="all", epochs=1, max_steps=2,
+                         max_images=4, batch_size=2, crop_sizes=(128,), val_scale=0.5)
+    out = fit(cfg, progress=False, layout=SHARED_LAYOUT)
+    export(out / "best.pt", out / "maskwatch_detector.onnx")
     return out
 
 

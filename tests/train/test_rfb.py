@@ -303,3 +303,33 @@ def test_fit_continues_from_an_exported_model(tiny_rfb_run, tmp_path):
     again = json.loads((run / "history.json").read_text())
     assert again[0]["fmd"]["mAP50"] == pytest.approx(first["mAP50"], abs=0.02)
     assert again[-1]["epoch"] == 1 and np.isfinite(again[-1]["loss"])
+
+
+def test_train_detector_fine_tunes_the_shipped_model_on_voc_folders(tmp_path, tiny_sources, capsys):
+    """`maskwatch train-detector`: the user's folders, the package model as the start, a file that
+    `--detector` runs."""
+    from maskwatch import load
+    from maskwatch.cli import main
+
+    out = tmp_path / "run"
+    args = ["train-detector", "--data", str(tiny_sources["voc"]), "-o", str(out), "--epochs", "1", "--steps", "2",
+            "--batch-size", "2", "--size", "128", "--val-fraction", "0.5", "--quiet"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("epoch 0: validation mAP@0.5 voc ")  # the package model, before training
+    assert printed[-1] == f"use it: maskwatch detect --detector {out / 'maskwatch_rfb.onnx'} PHOTOS"
+    history = json.loads((out / "history.json").read_text())
+    assert [row["epoch"] for row in history] == [0, 1] and np.isfinite(history[1]["loss"])
+    split = json.loads((out / "split.json").read_text())["voc"]
+    assert split["val"] and split["train"] and not set(split["val"]) & set(split["train"])
+    faces = load(detector=str(out / "maskwatch_rfb.onnx")).detect("examples/three_ways.jpg")
+    assert len(faces) >= 2  # two steps from the package model: it still finds the faces
+    capsys.readouterr()
+    assert main(["eval", "--data", str(tiny_sources["voc"]), "--split", str(out / "split.json"), "--detector",
+                 str(out / "maskwatch_rfb.onnx"), "-o", str(tmp_path / "ev"), "--no-plots", "--quiet"]) == 0
+    report = json.loads((tmp_path / "ev" / "detection_metrics.json").read_text())
+    assert report["n_images"] == len(split["val"])  # the run's held-out photos alone
+
+    assert main(args[:1] + ["--data", str(tmp_path)] + args[3:]) == 2  # no annotations/: one line
+    assert capsys.readouterr().err.strip() == (f"maskwatch: error: --data {tmp_path}: no annotations/ folder "
+                                               "(Pascal VOC: images/ + annotations/)")

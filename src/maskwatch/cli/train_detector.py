@@ -1,10 +1,20 @@
-"""Train maskwatch's own face + mask detector (MobileNetV2 + CenterNet-style head; extra: train).
+"""Fine-tune maskwatch's single-pass face + mask detector on your own photos (extra: train).
 
-Trains on a Pascal VOC dataset (DIR/images + DIR/annotations) minus the evaluation split (--split,
-as in 'maskwatch eval'), validates mAP@0.5 every epoch, keeps best.pt, stops early, resumes with
---resume RUN/last.pt, and exports RUN/maskwatch_detector.onnx (spec in its metadata). Use the
-result with 'maskwatch eval --detector maskwatch' after copying it into MASKWATCH_MODELS, or from
-Python with create_detector("maskwatch", model_path=...).
+Trains on Pascal VOC folders (DIR/images + DIR/annotations, boxes labelled with_mask /
+without_mask / mask_worn_incorrectly or the usual aliases), starting from the detector in the
+package. Each folder is split into training and validation photos by a hash of its duplicate
+groups (DIR/duplicates.json where there is one: near-duplicates never sit on both sides). The
+training is the package model's recipe (class-balanced sampling, face size drawn independently of
+the class, mosaic, copy-paste of incorrectly worn faces, flip, colour, blur); validation mAP@0.5
+every --eval-every epochs, epoch 0 being the package model as it is; best.pt kept; the same command
+again resumes. The GPU is used where there is one. The result, RUN/maskwatch_rfb.onnx (spec in its
+metadata), runs anywhere a detector is named:
+
+    maskwatch detect --detector RUN/maskwatch_rfb.onnx photos/
+    maskwatch eval --data DIR --split RUN/split.json --detector RUN/maskwatch_rfb.onnx   # held-out photos
+
+The package's own model is rebuilt from the shared data by scripts/build_rfb.py, the earlier
+CenterNet detector (yunet+maskwatch) by scripts/build_detector.py.
 """
 
 from __future__ import annotations
@@ -12,58 +22,65 @@ from __future__ import annotations
 import argparse
 import json
 
-HELP = "train maskwatch's face + mask detector"
+HELP = "fine-tune the single-pass face + mask detector on your photos"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..train.detector_config import DetectorConfig
+    from ..train.rfb.config import RFBConfig
 
-    d = DetectorConfig()
-    p.add_argument("--data", required=True, metavar="DIR", help="Pascal VOC dataset")
-    p.add_argument("-o", "--output", default=d.output, help="run folder")
-    p.add_argument("--pretrained", default=None,
-                   help="ImageNet mobilenet_v2 state dict; 'torchvision' downloads it; default: none (from scratch)")
-    p.add_argument("--split", default=d.split, help="held-out evaluation split (see 'maskwatch eval --split')")
-    p.add_argument("--epochs", type=int, default=d.epochs, help="maximum epochs")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="images per step")
-    p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (AdamW, cosine)")
-    p.add_argument("--crop-sizes", type=int, nargs="+", default=list(d.crop_sizes), help="training crop sides (one per batch)")
-    p.add_argument("--val-scale", type=float, default=d.val_scale, help="input scale for validation and the export")
-    p.add_argument("--patience", type=int, default=d.patience, help="early stopping patience in epochs")
-    p.add_argument("--steps-per-epoch", type=int, default=d.steps_per_epoch, help="0: one pass over the images")
-    p.add_argument("--max-steps", type=int, default=d.max_steps, help="cap steps per epoch (smoke tests); 0: no cap")
-    p.add_argument("--max-images", type=int, default=d.max_images, help="use only N train / val images (smoke tests)")
-    p.add_argument("--box-loss", choices=["l1", "l1+giou"], default=d.box_loss,
-                   help="box regression loss: L1 on offset + log size, optionally plus GIoU of the boxes")
+    d = RFBConfig()
+    p.add_argument("--data", required=True, action="append", metavar="DIR",
+                   help="Pascal VOC dataset (images/ + annotations/); repeat for several")
+    p.add_argument("-o", "--output", default="runs/detector", help="run folder (default: runs/detector)")
+    start = p.add_mutually_exclusive_group()
+    start.add_argument("--init", default=None, metavar="FILE",
+                       help="exported detector to start from (default: the one in the package)")
+    start.add_argument("--pretrained", default=None, metavar="PTH",
+                       help="start from the published Ultra-Light RFB-640 masked-face weights "
+                            "(ultralight_RFB-640-masked_face-v2.pth) instead")
+    p.add_argument("--epochs", type=int, default=10, help="epochs (default: 10)")
+    p.add_argument("--steps", type=int, default=d.steps_per_epoch, help="batches per epoch")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="training inputs per batch")
+    p.add_argument("--size", type=int, default=d.size, help="training input side in pixels")
+    p.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (AdamW, warm-up, cosine; default: 5e-4)")
+    p.add_argument("--val-fraction", type=float, default=d.val_fraction, help="share of each folder held out for validation")
+    p.add_argument("--eval-every", type=int, default=2, help="validate every N epochs (and after the last; default: 2)")
+    p.add_argument("--assign", choices=("iou", "atss"), default=d.assign,
+                   help="which priors learn each face: upstream's IoU matching or ATSS")
+    p.add_argument("--workers", type=int, default=d.workers,
+                   help="processes making training batches (-1: none on a CPU, all cores but one beside a GPU)")
     p.add_argument("--threads", type=int, default=d.threads, help="torch threads (0: torch's default)")
     p.add_argument("--seed", type=int, default=d.seed, help="random seed")
-    p.add_argument("--resume", default=None, help="continue from a last.pt checkpoint")
-    p.add_argument("--init", default=None, help="start from a checkpoint's weights with a new schedule (fine-tune)")
-    p.add_argument("--closeups", default=None, metavar="DIR",
-                   help="also train on close-up photos of DIR/<source>/<class>/ (one face each, boxed by YuNet)")
-    p.add_argument("--closeups-per-class", type=int, default=50, help="close-ups per class folder with --closeups")
-    p.add_argument("--no-export", action="store_true", help="do not export ONNX after training")
+    p.add_argument("--max-images", type=int, default=0, help="use only N photos per folder (smoke tests)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from .common import require
 
-    require("train-detector", "train", "torch", "torchvision", "sklearn")
-    from ..train.detector import DetectorConfig, export, fit
+    require("train-detector", "train", "torch")
+    for folder in args.data:
+        if not (Path(folder) / "annotations").is_dir():
+            raise FileNotFoundError(f"--data {folder}: no annotations/ folder (Pascal VOC: images/ + annotations/)")
+    from .. import registry
+    from ..train.rfb.export import export_onnx
+    from ..train.rfb.loop import RFBConfig, fit
 
-    cfg = DetectorConfig(data=args.data, output=args.output, pretrained=args.pretrained, split=args.split,
-                         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, crop_sizes=tuple(args.crop_sizes),
-                         val_scale=args.val_scale, patience=args.patience, steps_per_epoch=args.steps_per_epoch,
-                         box_loss=args.box_loss,
-                         max_steps=args.max_steps, max_images=args.max_images, threads=args.threads, seed=args.seed,
-                         resume=args.resume, init=args.init, closeups=args.closeups,
-                         closeups_per_class=args.closeups_per_class if args.closeups else 0)
-    from .layout import SHARED_LAYOUT
-
-    out = fit(cfg, progress=not args.quiet, layout=SHARED_LAYOUT)
-    print(f"run folder: {out}  (best.pt, last.pt, history.json)")
-    if not args.no_export:
-        result = export(out / "best.pt", out / "maskwatch_detector.onnx")
-        print(json.dumps({k: result[k] for k in ("path", "max_abs_diff", "size_bytes")}))
+    init = None if args.pretrained else str(args.init or registry.resolve("maskwatch-rfb"))
+    cfg = RFBConfig(output=args.output, data=list(args.data), init=init, pretrained=args.pretrained,
+                    epochs=args.epochs, steps_per_epoch=args.steps, batch_size=args.batch_size, size=args.size,
+                    lr=args.lr, val_fraction=args.val_fraction, eval_every=args.eval_every, assign=args.assign,
+                    workers=args.workers, threads=args.threads, seed=args.seed, max_images=args.max_images,
+                    version="fine-tuned")
+    out = fit(cfg, progress=not args.quiet)
+    history = json.loads((out / "history.json").read_text())
+    scored = [row for row in history if any(isinstance(v, dict) and "mAP50" in v for v in row.values())]
+    for row in (scored[0], max(scored, key=lambda r: r.get("score", -1.0))) if scored else ():
+        maps = ", ".join(f"{k} {v['mAP50']:.3f}" for k, v in row.items() if isinstance(v, dict) and "mAP50" in v)
+        print(f"epoch {row['epoch']}: validation mAP@0.5 {maps}")
+    result = export_onnx(out / "best.pt", out / "maskwatch_rfb.onnx")
+    print(json.dumps({k: result[k] for k in ("path", "max_abs_diff", "size_bytes", "epoch")}))
+    print(f"use it: maskwatch detect --detector {result['path']} PHOTOS")
     return 0

@@ -120,8 +120,14 @@ def classifier_split_images(voc_root: str | Path, layout: SourceLayout, side: st
 
 
 def split_file_images(path: str | Path, voc_root: str | Path, side: str = "val") -> list[Path]:
-    """Images of ``voc_root`` on one side of a training run's ``split.json``."""
+    """Images of ``voc_root`` on one side of a training run's ``split.json``: ``{side: [paths]}`` (the
+    classifier's and the CenterNet detector's runs) or ``{dataset: {side: [file names]}}`` (the
+    single-pass detector's, `maskwatch.train.rfb.loop`; its datasets are named after their folders)."""
     rows = json.loads(Path(path).read_text())
+    if side not in rows and rows and all(isinstance(v, dict) for v in rows.values()):
+        images = Path(voc_root) / "images"
+        mine = [k for k in rows if k == Path(voc_root).resolve().name] or list(rows)
+        return sorted({images / name for k in mine for name in rows[k].get(side, []) if (images / name).is_file()})
     if side not in rows:
         raise ValueError(f"{path}: no {side!r} list in the split file (keys: {sorted(rows)})")
     voc = Path(voc_root).resolve()

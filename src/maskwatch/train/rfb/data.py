@@ -21,6 +21,7 @@ from ...detectors import rfb
 from ...imageio import read_image
 from ...labels import LABELS
 from ..augment import photometric
+from .config import AugmentConfig
 
 #: Canvas colour outside the photo: the mean the network subtracts (127 in (x - 127) / 128).
 PAD_VALUE = 127
@@ -74,16 +75,6 @@ def image_weights(samples: list[Sample], weights: np.ndarray) -> np.ndarray:
     """Sampling probability of each photo: the weight of its rarest class."""
     p = np.array([weights[s.labels].max() if len(s.labels) else weights[weights > 0].min() for s in samples])
     return p / p.sum()
-
-
-@dataclass
-class AugmentConfig:
-    face_sizes: tuple[float, float] = (8.0, 320.0)  # anchor face side after rescaling, log-uniform (close-ups too)
-    mosaic: float = 0.5  # probability that a training input is a 2x2 mosaic of half-size crops
-    paste: float = 0.5  # probability of pasting one rare-class face (copy-paste)
-    flip: float = 0.5
-    blur: float = 0.2
-    gray: float = 0.05
 
 
 class Augmenter:

@@ -14,7 +14,7 @@ import json
 import logging
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -29,54 +29,28 @@ from ...spec import ModelSpec
 from ..checkpoint import checkpoint_state, load_state, save_checkpoint, start_run
 from ..engine import pick_device
 from ..schedule import validation_metrics, warmup_cosine
-from .data import Augmenter, AugmentConfig, Sample, load_samples, match
+from .config import RFBConfig
+from .data import Augmenter, Sample, load_samples, match
 from .loss import multibox_loss
 from .model import RFBDetector, from_onnx, init_from_upstream
 
 log = logging.getLogger("maskwatch.train.rfb")
 
 
-@dataclass
-class RFBConfig:
-    output: str = "runs/rfb"
-    fmd: str | None = None  # Pascal VOC folders; fmd's evaluation split is held out
-    ilc: str | None = None
-    fmd_val: list[str] = field(default_factory=list)  # file names of fmd's validation photos
-    ilc_val_fraction: float = 0.2
-    ilc_style: tuple | None = None  # (src, dst) calibrations mapping ilc boxes onto fmd's style
-    pretrained: str | None = None  # ultralight_RFB-640-masked_face-v2.pth
-    init: str | None = None  # an exported RFB ONNX file to continue from instead (`model.from_onnx`)
-    size: int = 384  # training input side
-    batch_size: int = 24
-    epochs: int = 30
-    steps_per_epoch: int = 60
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    warmup_steps: int = 100
-    balance_power: float = 0.5  # class-balanced sampling: weight (n_max / n_c) ** power
-    loss_class_power: float = 0.25  # positives' cross-entropy weight (n_max / n_c) ** power
-    assign: str = "iou"  # prior-to-face assignment: "iou" (upstream's) or "atss" (`data.match`)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    min_side: int = 640  # validation input: photos upscaled to this longer side
-    eval_every: int = 1
-    threads: int = 0
-    workers: int = -1  # processes making training batches; -1: `default_workers` (none on a CPU)
-    seed: int = 0
-    max_images: int = 0  # tests: cap the photos per dataset
-    version: str = "1"
-
-
 def split_images(cfg: RFBConfig) -> dict[str, tuple[list[VocImage], list[VocImage]]]:
-    """``{dataset: (train, val)}`` for fmd and ilc."""
+    """``{dataset: (train, val)}`` for fmd, ilc and each ``data`` folder (named after it)."""
     out = {}
     if cfg.fmd:
         images = [im for im in load_voc(cfg.fmd)]
         wanted = set(cfg.fmd_val)
         out["fmd"] = ([im for im in images if im.path.name not in wanted and len(im.boxes)],
                       [im for im in images if im.path.name in wanted])
-    if cfg.ilc:
-        tr, va = hash_split(load_voc(cfg.ilc), duplicate_groups(cfg.ilc), cfg.ilc_val_fraction)
-        out["ilc"] = ([im for im in tr if len(im.boxes)], va)
+    folders = ([("ilc", cfg.ilc)] if cfg.ilc else []) + [(Path(d).name or str(d), d) for d in cfg.data]
+    for name, folder in folders:
+        tr, va = hash_split(load_voc(folder), duplicate_groups(folder), cfg.val_fraction)
+        while name in out:  # two folders of one name
+            name += "'"
+        out[name] = ([im for im in tr if len(im.boxes)], va)
     if cfg.max_images:
         out = {k: (tr[: cfg.max_images], va[: max(1, cfg.max_images // 2)]) for k, (tr, va) in out.items()}
     return out
@@ -263,6 +237,9 @@ def fit(cfg: RFBConfig, progress: bool = True, on_epoch: Callable[[dict], None] 
     for name, (train, _) in splits.items():
         style = tuple(cfg.ilc_style) if name == "ilc" and cfg.ilc_style else None
         samples += load_samples(train, name, style)
+    if not samples:
+        raise ValueError(f"no training photos with faces in {', '.join(splits) or 'the data given'} "
+                         "(Pascal VOC annotations with with_mask / without_mask / mask_worn_incorrectly boxes)")
     log.info("RFB training: %s; %d photos cached in %.0f s", {k: (len(a), len(b)) for k, (a, b) in splits.items()},
              len(samples), time.time() - t0)
     aug = Augmenter(samples, cfg.augment, cfg.balance_power)
