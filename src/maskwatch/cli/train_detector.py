@@ -58,7 +58,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .common import require
+    from .common import note, require
 
     require("train-detector", "train", "torch")
     for folder in args.data:
@@ -77,10 +77,21 @@ def run(args: argparse.Namespace) -> int:
     out = fit(cfg, progress=not args.quiet)
     history = json.loads((out / "history.json").read_text())
     scored = [row for row in history if any(isinstance(v, dict) and "mAP50" in v for v in row.values())]
-    for row in (scored[0], max(scored, key=lambda r: r.get("score", -1.0))) if scored else ():
-        maps = ", ".join(f"{k} {v['mAP50']:.3f}" for k, v in row.items() if isinstance(v, dict) and "mAP50" in v)
-        print(f"epoch {row['epoch']}: validation mAP@0.5 {maps}")
+    trained = [row for row in scored if row["epoch"] > 0]
+    best = max(trained, key=lambda r: r["score"]) if trained else None
+    for row in scored[:1] + ([best] if best is not None else []):  # the start, and the best epoch (exported)
+        print(f"epoch {row['epoch']}: validation mAP@0.5 {', '.join(f'{k} {v:.3f}' for k, v in _maps(row).items())}")
     result = export_onnx(out / "best.pt", out / "maskwatch_rfb.onnx")
     print(json.dumps({k: result[k] for k in ("path", "max_abs_diff", "size_bytes", "epoch")}))
+    start = _maps(scored[0]) if scored and scored[0]["epoch"] == 0 else {}
+    if best is not None and start and best["score"] < sum(start.values()) / len(start):
+        note(f"the fine-tuned detector scores below the one it started from on these validation photos "
+             f"({best['score']:.3f} vs {sum(start.values()) / len(start):.3f} mean mAP@0.5): "
+             "more photos or epochs may help, or keep the one you had")
     print(f"use it: maskwatch detect --detector {result['path']} PHOTOS")
     return 0
+
+
+def _maps(row: dict) -> dict[str, float]:
+    """``{dataset: validation mAP@0.5}`` of one history row."""
+    return {k: v["mAP50"] or 0.0 for k, v in row.items() if isinstance(v, dict) and "mAP50" in v}
