@@ -203,7 +203,7 @@ def match(boxes: np.ndarray, labels: np.ndarray, height: int, width: int,
     ``assign="iou"``: a prior takes the face it overlaps most when their IoU reaches ``iou_threshold``;
     every face also takes its best prior, so that no face goes unlearnt (the upstream `assign_priors`).
     ``"atss"``: each face's positives are chosen among its nearest priors by an IoU threshold of its
-    own (`atss_positives`), so a small face gets as many positives as a large one."""
+    own (`atss_positives`), so small and large faces get closer numbers of positives."""
     prior = rfb.priors(height, width)
     n = len(prior)
     if not len(boxes):
